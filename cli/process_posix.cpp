@@ -1,0 +1,252 @@
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "process.hpp"
+
+extern char** environ;
+
+namespace filelock::cli {
+namespace {
+
+constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+int signal_pipe[2] = {-1, -1};
+
+extern "C" void on_signal(int signo, siginfo_t* info, void*) {
+  const int saved = errno;
+#if defined(__linux__) && defined(SI_KERNEL)
+  // A terminal's ^C or ^\ goes to the whole foreground process group, so
+  // the command already has it; sending it again would deliver it twice.
+  if (signo != SIGCHLD && info != nullptr && info->si_code == SI_KERNEL) {
+    errno = saved;
+    return;
+  }
+#else
+  (void)info;
+#endif
+  const unsigned char b = static_cast<unsigned char>(signo);
+  (void)!write(signal_pipe[1], &b, 1);
+  errno = saved;
+}
+
+struct saved_signals {
+  struct sigaction actions[5];
+  sigset_t mask;
+};
+
+sigset_t watched_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : kForwarded) sigaddset(&set, s);
+  sigaddset(&set, SIGCHLD);
+  return set;
+}
+
+// Blocks the watched signals and routes them into signal_pipe. Blocking
+// first means none can arrive between fork() and the handlers being ready.
+void watch_signals(saved_signals& saved) {
+  sigset_t set = watched_set();
+  sigprocmask(SIG_BLOCK, &set, &saved.mask);
+  if (pipe(signal_pipe) == 0) {
+    for (int fd : signal_pipe) {
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+      fcntl(fd, F_SETFL, O_NONBLOCK);
+    }
+  }
+  struct sigaction sa {};
+  sa.sa_sigaction = on_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  int i = 0;
+  for (int s : kForwarded) sigaction(s, &sa, &saved.actions[i++]);
+  sa.sa_flags |= SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, &saved.actions[i]);
+}
+
+void restore_signals(const saved_signals& saved) {
+  int i = 0;
+  for (int s : kForwarded) sigaction(s, &saved.actions[i++], nullptr);
+  sigaction(SIGCHLD, &saved.actions[i], nullptr);
+  sigprocmask(SIG_SETMASK, &saved.mask, nullptr);
+}
+
+void apply_env(const std::vector<std::string>& env) {
+  for (const auto& kv : env) {
+    const auto eq = kv.find('=');
+    setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+  }
+}
+
+std::vector<char*> argv_of(const child_spec& spec) {
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  return argv;
+}
+
+// In the child, between fork() and exec(): only async-signal-safe calls.
+[[noreturn]] void exec_child(const child_spec& spec, char* const* argv,
+                             pid_t parent, const saved_signals& saved,
+                             int report_fd) {
+#if defined(__linux__)
+  // If filelock dies, its lock dies with it; the command must not run on
+  // unlocked. The check after prctl closes the race of a parent that died
+  // before the request was in place.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);
+#else
+  (void)parent;
+#endif
+  if (spec.inherit_fd >= 0) fcntl(spec.inherit_fd, F_SETFD, 0);
+  restore_signals(saved);
+  execvp(argv[0], argv);
+  const int err = errno;
+  (void)!write(report_fd, &err, sizeof err);
+  _exit(127);
+}
+
+// Reads the errno a failed exec() sent back; 0 when exec() succeeded (the
+// close-on-exec pipe closed with nothing written).
+int read_start_error(int fd) {
+  int err = 0;
+  ssize_t n;
+  do {
+    n = read(fd, &err, sizeof err);
+  } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(sizeof err) ? err : 0;
+}
+
+child_result wait_for(pid_t child) {
+  child_result result;
+  for (;;) {
+    pollfd p{signal_pipe[0], POLLIN, 0};
+    int status = 0;
+    const pid_t r = waitpid(child, &status, WNOHANG);
+    if (r == child) {
+      if (WIFSIGNALED(status)) {
+        result.status = child_result::how::signalled;
+        result.code = WTERMSIG(status);
+      } else {
+        result.code = WEXITSTATUS(status);
+      }
+      return result;
+    }
+    if (poll(&p, 1, -1) < 0 && errno != EINTR) return result;
+    unsigned char sigs[64];
+    const ssize_t n = read(signal_pipe[0], sigs, sizeof sigs);
+    for (ssize_t i = 0; i < n; ++i) {
+      if (sigs[i] != SIGCHLD) kill(child, sigs[i]);
+    }
+  }
+}
+
+}  // namespace
+
+child_result run_child(const child_spec& spec) {
+  auto argv = argv_of(spec);
+  saved_signals saved{};
+  watch_signals(saved);
+
+  int report[2];
+  if (pipe(report) != 0) {
+    const int err = errno;
+    restore_signals(saved);
+    return {child_result::how::not_started, 0, err};
+  }
+  for (int fd : report) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  const pid_t parent = getpid();
+  const pid_t child = fork();
+  if (child == 0) {
+    close(report[0]);
+    apply_env(spec.env);
+    exec_child(spec, argv.data(), parent, saved, report[1]);
+  }
+  close(report[1]);
+  if (child < 0) {
+    const int err = errno;
+    close(report[0]);
+    restore_signals(saved);
+    return {child_result::how::not_started, 0, err};
+  }
+
+  sigset_t set = watched_set();
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  const int start_error = read_start_error(report[0]);
+  close(report[0]);
+  child_result result = wait_for(child);
+  if (start_error != 0) {
+    result = {child_result::how::not_started, 0, start_error};
+  }
+  restore_signals(saved);
+  for (int& fd : signal_pipe) {
+    close(fd);
+    fd = -1;
+  }
+  return result;
+}
+
+int exec_in_place(const child_spec& spec) {
+  auto argv = argv_of(spec);
+  apply_env(spec.env);
+  if (spec.inherit_fd >= 0) fcntl(spec.inherit_fd, F_SETFD, 0);
+  execvp(argv[0], argv.data());
+  return errno;
+}
+
+std::string file_key(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return {};
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+std::string file_key_of_path(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return {};
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+namespace {
+
+std::int64_t parent_of(std::int64_t pid) {
+#if defined(__linux__)
+  // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and
+  // parentheses, so read from the last ')'.
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 1));
+  std::string state;
+  std::int64_t ppid = 0;
+  rest >> state >> ppid;
+  return ppid;
+#else
+  return pid == getpid() ? getppid() : 0;
+#endif
+}
+
+}  // namespace
+
+bool is_ancestor(std::int64_t pid) {
+  std::int64_t p = getpid();
+  for (int depth = 0; depth < 4096 && p > 1; ++depth) {
+    p = parent_of(p);
+    if (p == pid) return true;
+  }
+  return false;
+}
+
+}  // namespace filelock::cli

@@ -1,0 +1,252 @@
+#include "run.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "duration.hpp"
+#include "filelock/lock.hpp"
+#include "process.hpp"
+
+namespace filelock::cli {
+namespace {
+
+// Descendants learn what their ancestors hold from FILELOCK_HELD, a
+// comma-separated list of "device:inode:mode:pid", so that a nested run on
+// the same lock can tell it would wait for its own ancestor.
+constexpr const char* kHeldVar = "FILELOCK_HELD";
+
+struct ancestor_hold {
+  std::int64_t pid = 0;
+  lock_mode mode = lock_mode::exclusive;
+};
+
+// An ancestor that holds this lock: from the kernel's list of holders when
+// the platform has one, else from FILELOCK_HELD (checked against liveness
+// and ancestry as far as the platform allows).
+std::optional<ancestor_hold> find_ancestor_hold(
+    const std::string& path, const std::optional<holder_info>& holder) {
+  if (holder && holder->pid > 0 && is_ancestor(holder->pid)) {
+    return ancestor_hold{holder->pid, holder->mode};
+  }
+  const char* held = std::getenv(kHeldVar);
+  const std::string key = file_key_of_path(path);
+  if (held == nullptr || key.empty()) return std::nullopt;
+  std::istringstream entries(held);
+  std::string entry;
+  while (std::getline(entries, entry, ',')) {
+    // device:inode:mode:pid
+    const auto third = entry.find(':', entry.find(':') + 1);
+    const auto fourth = entry.rfind(':');
+    if (third == std::string::npos || fourth <= third) continue;
+    if (entry.substr(0, third) != key) continue;
+    const auto pid = std::strtoll(entry.c_str() + fourth + 1, nullptr, 10);
+    if (pid <= 0 || !is_ancestor(pid)) continue;
+    const auto mode = entry.substr(third + 1, fourth - third - 1);
+    return ancestor_hold{pid, mode == "shared" ? lock_mode::shared
+                                               : lock_mode::exclusive};
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> child_argv(const run_args& a) {
+  if (!a.shell_command.empty()) return {"/bin/sh", "-c", a.shell_command};
+  return a.command;
+}
+
+std::vector<std::string> child_env(const run_args& a, const guard* held) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(a.lock.path, ec);
+  std::vector<std::string> env = {
+      "FILELOCK_PATH=" + (ec ? a.lock.path : abs.lexically_normal().string()),
+      "FILELOCK_MODE=" + std::string(to_string(a.lock.mode())),
+      "FILELOCK_KIND=os",
+  };
+  if (held != nullptr) {
+    std::string list;
+    if (const char* prev = std::getenv(kHeldVar)) list = prev;
+    if (!list.empty()) list += ',';
+    list += file_key(held->native_handle()) + ":" +
+            std::string(to_string(a.lock.mode())) + ":" +
+            std::to_string(static_cast<long long>(::getpid()));
+    env.push_back(std::string(kHeldVar) + "=" + list);
+  }
+  return env;
+}
+
+int report_start_failure(const std::string& what, int err) {
+  say("cannot run '" + what + "': " + std::strerror(err));
+  return to_int(err == ENOENT ? exit_code::not_found
+                              : exit_code::not_executable);
+}
+
+// Runs the command while `held` (null when an ancestor holds the lock for
+// us) stays held, and returns the status filelock exits with.
+int run_command(const run_args& a, guard* held) {
+  child_spec spec;
+  spec.argv = child_argv(a);
+  spec.env = child_env(a, held);
+  if (held != nullptr && a.inherit) spec.inherit_fd = held->native_handle();
+  if (a.lock.verbose) say("running " + spec.argv.front());
+
+  if (a.no_fork) {
+    if (held != nullptr) spec.inherit_fd = held->native_handle();
+    return report_start_failure(spec.argv.front(), exec_in_place(spec));
+  }
+  const child_result r = run_child(spec);
+  if (r.status == child_result::how::not_started) {
+    return report_start_failure(spec.argv.front(), r.start_error);
+  }
+  return r.status == child_result::how::signalled ? 128 + r.code : r.code;
+}
+
+// Says, at release, that exclusion may have been broken while we held the
+// lock (an operator deleted the file, as frappe once advised its users).
+void warn_if_not_intact(const run_args& a, guard& held) {
+  std::error_code ec;
+  if (!held.is_intact(ec) && !ec) {
+    say("warning: '" + a.lock.path +
+        "' was removed or replaced while the command ran; other processes "
+        "may have held the lock at the same time");
+  }
+}
+
+int acquire_and_run(const run_args& a) {
+  const auto& la = a.lock;
+  lock_options opts;
+  opts.file_mode = la.perms();
+  file_lock lock(la.path, opts);
+
+  // One attempt first: it decides whether there is anybody to wait for,
+  // and whether that somebody is our own ancestor (a nested run).
+  auto r = lock.acquire_until(steady_clock::time_point::min(), la.mode());
+  if (r.status == acquire_status::busy) {
+    if (auto anc = find_ancestor_hold(la.path, r.holder)) {
+      if (anc->mode == lock_mode::exclusive || la.mode() == anc->mode) {
+        if (la.verbose) {
+          say("'" + la.path + "' is already held " +
+              std::string(to_string(anc->mode)) + " by ancestor pid " +
+              std::to_string(anc->pid) + "; running under that lock");
+        }
+        return run_command(a, nullptr);
+      }
+      say("cannot lock '" + la.path + "' exclusive: ancestor pid " +
+          std::to_string(anc->pid) +
+          " holds it shared, and waiting would deadlock");
+      return la.conflict_exit;
+    }
+    const auto wait = la.wait();
+    if (!wait || wait->count() > 0) {
+      if (la.verbose) {
+        say("waiting for " + std::string(to_string(la.mode())) +
+            " lock on '" + la.path + "'" +
+            (r.holder ? " (held by " + describe_holder(*r.holder) + ")"
+                      : std::string()));
+      }
+      deadline until;
+      if (wait) until = steady_clock::now() + *wait;
+      const auto started = steady_clock::now();
+      r = lock.acquire_until(until, la.mode());
+      if (r.acquired() && la.verbose) {
+        say("got the lock after " +
+            format_duration(steady_clock::now() - started));
+      }
+    }
+  }
+
+  switch (r.status) {
+    case acquire_status::acquired:
+      break;
+    case acquire_status::busy:
+    case acquire_status::timed_out:
+      if (!la.quiet) {
+        say(describe_busy(la, r.holder,
+                          r.status == acquire_status::timed_out));
+      }
+      return la.conflict_exit;
+    case acquire_status::cancelled:
+    case acquire_status::failed:
+      say(describe_failure(r.operation, la.path, r.error));
+      return to_int(code_for(r.operation, r.error));
+  }
+
+  const int status = run_command(a, &r.lock);
+  warn_if_not_intact(a, r.lock);
+  std::error_code ec;
+  r.lock.release(ec);
+  if (ec) say(describe_failure("unlock", la.path, ec));
+  return status;
+}
+
+}  // namespace
+
+CLI::App* setup_run(CLI::App& app, run_args& a) {
+  auto* cmd = app.add_subcommand(
+      "run", "Take a lock, run a command while holding it, release it");
+  cmd->footer(
+      "Example:\n  filelock run -w 10 /tmp/backup.lock -- rsync -a src/ dst/");
+  add_lock_options(*cmd, a.lock);
+  cmd->add_option("LOCK", a.lock.path, "The lock file (created if missing)")
+      ->required();
+  cmd->add_option("-c,--command", a.shell_command,
+                  "Run STRING with /bin/sh -c")
+      ->type_name("STRING");
+  cmd->add_flag("--inherit", a.inherit,
+                "Let the command (and what it starts) inherit the lock "
+                "descriptor, as flock(1) does");
+  cmd->add_flag("-F,--no-fork", a.no_fork,
+                "Replace filelock with the command, which then holds the "
+                "lock itself (no signal forwarding)");
+  cmd->add_flag("-o,--close", a.close_fd,
+                "Do not let the command inherit the lock (the default; "
+                "accepted for flock(1) scripts)");
+  // `filelock run L cmd -x` must give -x to cmd: stop option parsing at the
+  // command's first word, as flock(1) does. (Everything after `--` has been
+  // taken off before CLI11 sees it; see main.cpp.)
+  cmd->prefix_command();
+  return cmd;
+}
+
+std::optional<std::string> take_command(run_args& a,
+                                        const std::vector<std::string>& rest,
+                                        const std::vector<std::string>* after) {
+  // With prefix_command, CLI11 leaves unknown options in `rest` too, ahead
+  // of the command's first word: those are the user's mistakes.
+  if (after != nullptr) {
+    if (!rest.empty()) {
+      return "run: unexpected argument '" + rest.front() + "' before --";
+    }
+    a.command = *after;
+    return std::nullopt;
+  }
+  if (!rest.empty() && rest.front().size() > 1 && rest.front()[0] == '-') {
+    return "run: unknown option '" + rest.front() +
+           "' (a command that starts with '-' goes after --)";
+  }
+  a.command = rest;
+  return std::nullopt;
+}
+
+int run_run(const run_args& in) {
+  run_args a = in;
+  if (a.command.empty() && a.shell_command.empty()) {
+    say("run: no command given (use LOCK -- COMMAND or LOCK -c 'STRING')");
+    return to_int(exit_code::usage);
+  }
+  if (!a.shell_command.empty() && !a.command.empty()) {
+    say("run: give either -c STRING or a command after --, not both");
+    return to_int(exit_code::usage);
+  }
+  if (!a.command.empty() && a.command.front().empty()) {
+    say("run: the command is an empty string");
+    return to_int(exit_code::usage);
+  }
+  if (a.inherit && a.close_fd) {
+    say("run: --inherit and -o/--close contradict each other");
+    return to_int(exit_code::usage);
+  }
+  return acquire_and_run(a);
+}
+
+}  // namespace filelock::cli

@@ -1,0 +1,216 @@
+// filelock::file_lock: an inter-process lock named by a file path.
+//
+// WHAT IT GUARANTEES
+//   While a guard for an exclusive lock is held, no other guard for the same
+//   file exists, in this process or any other process that uses filelock,
+//   util-linux flock(1) or Python's filelock on the same path. Shared guards
+//   may coexist with each other but never with an exclusive one.
+//
+// WHAT IT DOES NOT
+//   - Locks are advisory: they exclude other lockers, not readers or writers
+//     of the file that do not lock it. Lock a separate file, not your data.
+//   - The OS lock (lock_kind::os) is flock(2) on POSIX and LockFileEx on
+//     Windows. On NFS, Linux maps flock to NFS byte-range locks, which need a
+//     working lock manager; without one the acquire fails with
+//     errc::locking_unsupported and lock_kind::soft is the way out.
+//   - Lock files are never deleted, on release or otherwise: deleting them
+//     opens a window for two holders (see NOTES in filelock(1)).
+//
+// WHO HOLDS A LOCK
+//   The OS holds it for the process. Inside the process the library keeps a
+//   table of held files (keyed by device and inode, so two path spellings or
+//   hard links of one file are one lock) and gives each acquire an owner: the
+//   calling thread. An owner asking again for a lock it holds counts up
+//   (reentrancy) instead of waiting on itself; another thread of the same
+//   process is excluded exactly as another process would be. An owner that
+//   holds a lock shared and asks for it exclusive gets errc::would_deadlock
+//   at once rather than a wait that could never end. A guard may be released
+//   from any thread.
+//
+// CALLING SEQUENCE
+//   Constructing a file_lock does no I/O. acquire*() opens (and if needed
+//   creates) the file and takes the lock; the returned guard releases it when
+//   destroyed or on release(). Names say the blocking policy: try_ never
+//   waits, _for and _until wait at most until a deadline (steady clock),
+//   plain acquire waits until it succeeds or the stop token fires.
+//
+// ERRORS
+//   Contention is not an error: the try_ forms return an empty optional and
+//   acquire_until() reports busy / timed_out / cancelled in its result. Every
+//   other failure is a filelock::error (see error.hpp); the throwing forms
+//   throw it, acquire_until() returns it. Waiting forms throw timeout_error on
+//   a deadline and error(errc::cancelled) on a stop request.
+//
+// SIGNALS, CRASH AND FORK
+//   A process that dies, however it dies, loses its OS locks: the kernel
+//   drops them when the last descriptor closes. A bounded or cancellable
+//   wait on POSIX is woken by a real-time signal sent to the waiting thread
+//   (see set_wakeup_signal in wait.hpp); it works whatever signal mask the
+//   caller runs with. Descriptors are close-on-exec. After fork() the child
+//   must not use the parent's guards: releasing one in the child would
+//   unlock the parent's lock, so the library refuses
+//   (errc::inherited_across_fork) and only closes its descriptor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "filelock/error.hpp"
+
+namespace filelock {
+
+enum class lock_mode { exclusive, shared };
+enum class lock_kind { os, soft, automatic };
+
+std::string_view to_string(lock_mode mode) noexcept;
+std::string_view to_string(lock_kind kind) noexcept;
+
+using steady_clock = std::chrono::steady_clock;
+using deadline = std::optional<steady_clock::time_point>;
+
+// Who holds a lock, as far as can be told. Fields that are not known are
+// empty (pid 0, empty strings, no time).
+struct holder_info {
+  std::int64_t pid = 0;
+  std::string host;
+  std::string command;
+  std::optional<std::chrono::system_clock::time_point> since;
+  lock_mode mode = lock_mode::exclusive;
+};
+
+struct lock_options {
+  lock_kind kind = lock_kind::os;
+  // Permissions given to a lock file this call creates, applied with
+  // fchmod so that the umask does not narrow them. Without it a new file
+  // gets 0666 less the umask. An existing file is never changed.
+  std::optional<std::filesystem::perms> file_mode;
+  // Called with one line of diagnostics (what is waited for, fallbacks).
+  // The library never prints; leave empty for silence.
+  std::function<void(std::string_view)> on_diagnostic;
+};
+
+enum class acquire_status { acquired, busy, timed_out, cancelled, failed };
+
+namespace detail {
+class holding;
+}
+
+// Ownership of one acquisition. Movable, not copyable. The destructor
+// releases and never throws.
+class guard {
+ public:
+  guard() noexcept = default;
+  explicit guard(std::shared_ptr<detail::holding> h) noexcept;
+  guard(guard&&) noexcept = default;
+  guard& operator=(guard&& other) noexcept;
+  ~guard();
+
+  guard(const guard&) = delete;
+  guard& operator=(const guard&) = delete;
+
+  bool owns_lock() const noexcept { return holding_ != nullptr; }
+  explicit operator bool() const noexcept { return owns_lock(); }
+  lock_mode mode() const noexcept;
+  const std::filesystem::path& path() const noexcept;
+  // The descriptor (POSIX) that carries the OS lock, or -1. It stays owned
+  // by the library; the program uses it to hand the lock to a child.
+  int native_handle() const noexcept;
+
+  // True while the lock's path still leads to what this guard holds: the
+  // file was not removed or replaced (OS lock), the marker is still ours
+  // (soft lock). False with ec set when that cannot be checked.
+  bool is_intact(std::error_code& ec) const noexcept;
+
+  void release();
+  void release(std::error_code& ec) noexcept;
+
+ private:
+  std::shared_ptr<detail::holding> holding_;
+};
+
+struct acquire_result {
+  acquire_status status = acquire_status::failed;
+  guard lock;
+  // When busy or timed out: the holder, where the platform can tell.
+  std::optional<holder_info> holder;
+  // When failed: what was being done and why it failed.
+  std::string operation;
+  std::error_code error;
+
+  bool acquired() const noexcept {
+    return status == acquire_status::acquired;
+  }
+};
+
+// Runs a task somewhere else; acquire_async's caller may supply one.
+using executor = std::function<void(std::function<void()>)>;
+
+class file_lock {
+ public:
+  explicit file_lock(std::filesystem::path path, lock_options options = {});
+
+  const std::filesystem::path& path() const noexcept { return path_; }
+  const lock_options& options() const noexcept { return options_; }
+
+  // The primitive behind every other form. Never throws. An empty deadline
+  // waits without limit; a deadline in the past makes exactly one attempt.
+  acquire_result acquire_until(deadline until, lock_mode mode,
+                               std::stop_token stop = {}) noexcept;
+
+  guard acquire(lock_mode mode = lock_mode::exclusive,
+                std::stop_token stop = {});
+  std::optional<guard> try_acquire(lock_mode mode = lock_mode::exclusive);
+
+  template <class Rep, class Period>
+  std::optional<guard> try_acquire_for(
+      std::chrono::duration<Rep, Period> timeout,
+      lock_mode mode = lock_mode::exclusive, std::stop_token stop = {}) {
+    return try_acquire_until_steady(
+        steady_clock::now() +
+            std::chrono::ceil<steady_clock::duration>(timeout),
+        mode, std::move(stop));
+  }
+
+  template <class Clock, class Duration>
+  std::optional<guard> try_acquire_until(
+      std::chrono::time_point<Clock, Duration> when,
+      lock_mode mode = lock_mode::exclusive, std::stop_token stop = {}) {
+    // Other clocks are converted once, up front: the wait itself always
+    // runs on the steady clock so that wall-clock jumps cannot stretch it.
+    auto left = when - Clock::now();
+    return try_acquire_for(left, mode, std::move(stop));
+  }
+
+  // Acquires on another thread and delivers the guard through the future:
+  // the calling thread never blocks. The acquire is owned by the calling
+  // thread for reentrancy purposes. With no executor a new thread is used.
+  // If the future is dropped, a lock that was taken is released with it;
+  // a stop request makes the future hold error(errc::cancelled).
+  std::future<guard> acquire_async(lock_mode mode = lock_mode::exclusive,
+                                   std::stop_token stop = {},
+                                   executor run_on = {});
+
+  // Who holds this lock right now, as far as the platform can tell (on
+  // Linux from /proc/locks). Never takes the lock.
+  std::vector<holder_info> holders() const;
+
+ private:
+  std::optional<guard> try_acquire_until_steady(steady_clock::time_point when,
+                                                lock_mode mode,
+                                                std::stop_token stop);
+
+  std::filesystem::path path_;
+  lock_options options_;
+};
+
+}  // namespace filelock

@@ -1,0 +1,28 @@
+// The entry points of the lock backends; file_lock dispatches on the kind.
+#pragma once
+
+#include <filesystem>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "filelock/lock.hpp"
+
+namespace filelock::detail {
+
+// Who an acquisition belongs to inside this process, for reentrancy.
+using owner_id = std::thread::id;
+
+struct request {
+  const std::filesystem::path& path;
+  lock_mode mode;
+  const deadline& until;
+  const std::stop_token& stop;
+  const lock_options& options;
+  owner_id owner;
+};
+
+acquire_result os_acquire(const request& r) noexcept;
+std::vector<holder_info> os_holders(const std::filesystem::path& path);
+
+}  // namespace filelock::detail

@@ -1,0 +1,76 @@
+#include "filelock/error.hpp"
+
+#include <cerrno>
+#include <string>
+
+namespace filelock {
+namespace {
+
+class category_impl : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "filelock"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::busy:
+        return "held by another process";
+      case errc::timed_out:
+        return "timed out";
+      case errc::cancelled:
+        return "cancelled";
+      case errc::would_deadlock:
+        return "already held shared by this owner; waiting for exclusive "
+               "would deadlock";
+      case errc::locking_unsupported:
+        return "the filesystem does not support OS locks";
+      case errc::inherited_across_fork:
+        return "lock inherited across fork; only the parent may release it";
+      case errc::not_held:
+        return "not held";
+      case errc::lock_lost:
+        return "the lock was lost while held";
+      case errc::bad_record:
+        return "the lock's owner record cannot be parsed";
+      case errc::symlink_refused:
+        return "is a symbolic link, which a lock path must not be";
+      case errc::not_a_regular_file:
+        return "not a regular file";
+    }
+    return "unknown filelock error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& category() noexcept {
+  static const category_impl instance;
+  return instance;
+}
+
+std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), category()};
+}
+
+bool is_locking_unsupported(const std::error_code& ec) noexcept {
+  if (ec == errc::locking_unsupported) return true;
+  if (ec.category() != std::system_category()) return false;
+  switch (ec.value()) {
+    case ENOLCK:
+    case EOPNOTSUPP:
+#if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
+    case ENOTSUP:
+#endif
+    case ENOSYS:
+      return true;
+    default:
+      return false;
+  }
+}
+
+error::error(std::string operation, std::filesystem::path path,
+             std::error_code code)
+    : std::system_error(code, "cannot " + operation + " '" +
+                                  path.string() + "'"),
+      operation_(std::move(operation)),
+      path_(std::move(path)) {}
+
+}  // namespace filelock

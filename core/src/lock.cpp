@@ -1,0 +1,173 @@
+#include "filelock/lock.hpp"
+
+#include <thread>
+#include <utility>
+
+#include "backend.hpp"
+#include "holding.hpp"
+
+namespace filelock {
+
+std::string_view to_string(lock_mode mode) noexcept {
+  return mode == lock_mode::shared ? "shared" : "exclusive";
+}
+
+std::string_view to_string(lock_kind kind) noexcept {
+  switch (kind) {
+    case lock_kind::os:
+      return "os";
+    case lock_kind::soft:
+      return "soft";
+    case lock_kind::automatic:
+      return "auto";
+  }
+  return "os";
+}
+
+guard::guard(std::shared_ptr<detail::holding> h) noexcept
+    : holding_(std::move(h)) {}
+
+guard& guard::operator=(guard&& other) noexcept {
+  if (this != &other) {
+    std::error_code ignored;
+    if (holding_) release(ignored);
+    holding_ = std::move(other.holding_);
+  }
+  return *this;
+}
+
+guard::~guard() {
+  std::error_code ignored;
+  if (holding_) release(ignored);
+}
+
+lock_mode guard::mode() const noexcept {
+  return holding_ ? holding_->mode() : lock_mode::exclusive;
+}
+
+const std::filesystem::path& guard::path() const noexcept {
+  static const std::filesystem::path none;
+  return holding_ ? holding_->path() : none;
+}
+
+int guard::native_handle() const noexcept {
+  return holding_ ? holding_->native_handle() : -1;
+}
+
+bool guard::is_intact(std::error_code& ec) const noexcept {
+  ec.clear();
+  if (!holding_) {
+    ec = make_error_code(errc::not_held);
+    return false;
+  }
+  return holding_->is_intact(ec);
+}
+
+void guard::release() {
+  std::error_code ec;
+  auto p = path();
+  release(ec);
+  if (ec) throw error("unlock", std::move(p), ec);
+}
+
+void guard::release(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!holding_) {
+    ec = make_error_code(errc::not_held);
+    return;
+  }
+  auto h = std::move(holding_);
+  h->release(ec);
+}
+
+file_lock::file_lock(std::filesystem::path path, lock_options options)
+    : path_(std::move(path)), options_(std::move(options)) {}
+
+namespace {
+
+acquire_result dispatch(const detail::request& r) noexcept {
+  switch (r.options.kind) {
+    case lock_kind::os:
+    case lock_kind::automatic:
+    case lock_kind::soft:
+      break;
+  }
+  return detail::os_acquire(r);
+}
+
+[[noreturn]] void throw_for(acquire_result& r, const std::filesystem::path& p) {
+  switch (r.status) {
+    case acquire_status::timed_out:
+      throw timeout_error("lock", p, make_error_code(errc::timed_out));
+    case acquire_status::busy:
+      throw error("lock", p, make_error_code(errc::busy));
+    case acquire_status::cancelled:
+      throw error("lock", p, make_error_code(errc::cancelled));
+    default:
+      throw error(r.operation, p, r.error);
+  }
+}
+
+}  // namespace
+
+acquire_result file_lock::acquire_until(deadline until, lock_mode mode,
+                                        std::stop_token stop) noexcept {
+  return dispatch({path_, mode, until, stop, options_,
+                   std::this_thread::get_id()});
+}
+
+guard file_lock::acquire(lock_mode mode, std::stop_token stop) {
+  auto r = acquire_until(std::nullopt, mode, std::move(stop));
+  if (!r.acquired()) throw_for(r, path_);
+  return std::move(r.lock);
+}
+
+std::optional<guard> file_lock::try_acquire(lock_mode mode) {
+  return try_acquire_until_steady(steady_clock::time_point::min(), mode, {});
+}
+
+std::optional<guard> file_lock::try_acquire_until_steady(
+    steady_clock::time_point when, lock_mode mode, std::stop_token stop) {
+  auto r = acquire_until(when, mode, std::move(stop));
+  if (r.acquired()) return std::move(r.lock);
+  if (r.status == acquire_status::busy ||
+      r.status == acquire_status::timed_out) {
+    return std::nullopt;
+  }
+  throw_for(r, path_);
+}
+
+std::future<guard> file_lock::acquire_async(lock_mode mode,
+                                            std::stop_token stop,
+                                            executor run_on) {
+  auto promise = std::make_shared<std::promise<guard>>();
+  auto future = promise->get_future();
+  // Owned by the caller's thread: a later acquire by the caller counts up
+  // instead of waiting on the lock its own future holds.
+  auto task = [promise, path = path_, options = options_, mode,
+               stop = std::move(stop), owner = std::this_thread::get_id()] {
+    const deadline forever;
+    auto r = dispatch({path, mode, forever, stop, options, owner});
+    if (r.acquired()) {
+      promise->set_value(std::move(r.lock));
+      return;
+    }
+    try {
+      throw_for(r, path);
+    } catch (...) {
+      promise->set_exception(std::current_exception());
+    }
+  };
+  if (run_on) {
+    run_on(std::move(task));
+  } else {
+    std::thread(std::move(task)).detach();
+  }
+  return future;
+}
+
+std::vector<holder_info> file_lock::holders() const {
+  return detail::os_holders(path_);
+}
+
+}  // namespace filelock

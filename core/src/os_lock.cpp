@@ -1,0 +1,225 @@
+// The OS lock (flock on POSIX, LockFileEx on Windows) and the process-wide
+// table of the OS locks this process holds.
+//
+// Why a table: the kernel's lock belongs to an open file description, and
+// two descriptions of one file in one process exclude each other. Without
+// the table a thread re-acquiring a lock it holds would deadlock on itself,
+// and with the wrong kind of table (one description shared by every thread)
+// two threads would both "hold" an exclusive lock (fasteners#93). So:
+//   - one entry per file (device + inode) whose OS lock this process holds,
+//     carrying the description that holds it and a count per owner;
+//   - an owner asking again counts up; a shared request joins an entry held
+//     shared; anything else opens its own description and waits in the
+//     kernel like any other process would, so threads of one process are
+//     excluded from each other by the same mechanism as processes are;
+//   - the entry leaves the table before the kernel lock is dropped, so a
+//     thread granted the lock next never finds a dying entry.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "backend.hpp"
+#include "holding.hpp"
+#include "platform.hpp"
+
+namespace filelock::detail {
+namespace {
+
+using platform::file_id;
+
+struct held_file {
+  file_id id;
+  platform::file_handle handle;
+  lock_mode os_mode = lock_mode::exclusive;
+  // The process that took the lock; after fork() the child sees the same
+  // entry but must never unlock the parent's description.
+  std::int64_t pid = 0;
+  std::map<owner_id, unsigned> counts;
+};
+
+class table {
+ public:
+  // Never destroyed: guards in static objects may be released during exit,
+  // after a function-local static would already be gone.
+  static table& instance() {
+    static table* t = new table;
+    return *t;
+  }
+
+  std::mutex mutex;
+  std::map<file_id, std::shared_ptr<held_file>> files;
+};
+
+class os_holding final : public holding {
+ public:
+  os_holding(std::shared_ptr<held_file> file, owner_id owner, lock_mode mode,
+             std::filesystem::path path)
+      : file_(std::move(file)),
+        owner_(owner),
+        mode_(mode),
+        path_(std::move(path)) {}
+
+  lock_mode mode() const noexcept override { return mode_; }
+  const std::filesystem::path& path() const noexcept override {
+    return path_;
+  }
+  int native_handle() const noexcept override {
+    return static_cast<int>(file_->handle.get());
+  }
+
+  bool is_intact(std::error_code& ec) const noexcept override {
+    return platform::path_names(path_, file_->id, ec);
+  }
+
+  void release(std::error_code& ec) noexcept override {
+    auto& t = table::instance();
+    platform::file_handle last;
+    {
+      std::lock_guard lk(t.mutex);
+      if (file_->pid != platform::current_pid()) {
+        // Unlocking here would unlock the parent: the description is
+        // shared across fork. Closing our copy of the descriptor is safe.
+        file_->handle.close();
+        ec = make_error_code(errc::inherited_across_fork);
+        return;
+      }
+      auto c = file_->counts.find(owner_);
+      if (c != file_->counts.end() && --c->second == 0) {
+        file_->counts.erase(c);
+      }
+      if (!file_->counts.empty()) return;
+      t.files.erase(file_->id);
+      last = std::move(file_->handle);
+    }
+    // Unlock explicitly before closing: a child started with the lock
+    // inherited shares the description, and close alone would not free it.
+    platform::unlock_file(last, ec);
+  }
+
+ private:
+  std::shared_ptr<held_file> file_;
+  owner_id owner_;
+  lock_mode mode_;
+  std::filesystem::path path_;
+};
+
+acquire_result failed(std::string operation, std::error_code ec) {
+  acquire_result r;
+  r.status = acquire_status::failed;
+  r.operation = std::move(operation);
+  r.error = ec;
+  return r;
+}
+
+acquire_result granted(std::shared_ptr<held_file> f, const request& r) {
+  acquire_result out;
+  out.status = acquire_status::acquired;
+  out.lock = guard(
+      std::make_shared<os_holding>(std::move(f), r.owner, r.mode, r.path));
+  return out;
+}
+
+// Joins an entry this process already holds, when the request can be
+// served without the kernel. Returns true with `out` filled when it could.
+bool join_held(table& t, const file_id& id, const request& r,
+               acquire_result& out) {
+  auto it = t.files.find(id);
+  if (it == t.files.end()) return false;
+  auto& f = *it->second;
+  if (f.pid != platform::current_pid()) {
+    // Inherited from the parent across fork(): not ours to join. Forget it
+    // in this process (closing only our copy of the descriptor).
+    t.files.erase(it);
+    return false;
+  }
+  const bool mine = f.counts.count(r.owner) != 0;
+  if (mine && r.mode == lock_mode::exclusive &&
+      f.os_mode == lock_mode::shared) {
+    out = failed("lock", make_error_code(errc::would_deadlock));
+    return true;
+  }
+  if (mine || (r.mode == lock_mode::shared && f.os_mode == lock_mode::shared)) {
+    ++f.counts[r.owner];
+    out = granted(it->second, r);
+    return true;
+  }
+  return false;
+}
+
+acquire_result not_granted(platform::wait_status s, const file_id& id) {
+  acquire_result r;
+  r.status = s == platform::wait_status::busy        ? acquire_status::busy
+             : s == platform::wait_status::timed_out ? acquire_status::timed_out
+                                                      : acquire_status::cancelled;
+  if (r.status != acquire_status::cancelled) {
+    auto holders = platform::os_lock_holders(id);
+    if (!holders.empty()) r.holder = std::move(holders.front());
+  }
+  return r;
+}
+
+}  // namespace
+
+acquire_result os_acquire(const request& r) noexcept try {
+  auto& t = table::instance();
+  for (;;) {
+    platform::failure why;
+    auto h = platform::open_lock_file(r.path, r.mode, r.options.file_mode, why);
+    if (!h.valid()) return failed(why.operation, why.code);
+    file_id id;
+    std::error_code ec;
+    if (!platform::identify(h, id, ec)) return failed("stat", ec);
+
+    {
+      std::lock_guard lk(t.mutex);
+      acquire_result joined;
+      if (join_held(t, id, r, joined)) return joined;
+    }
+
+    auto s = platform::lock_file(h, r.mode, r.until, r.stop, ec);
+    if (s == platform::wait_status::failed) return failed("lock", ec);
+    if (s != platform::wait_status::acquired) return not_granted(s, id);
+
+    // While we waited, the file may have been unlinked (by a tool that
+    // cleans up lock files on release) or replaced. Our lock would then be
+    // on an inode nobody else can find, and a newcomer would lock the new
+    // file alongside us (hermit#423, tox-dev/filelock#574): start over.
+    if (!platform::path_names(r.path, id, ec)) {
+      if (ec) return failed("stat", ec);
+      continue;
+    }
+
+    std::lock_guard lk(t.mutex);
+    acquire_result joined;
+    // Two threads granted shared locks on their own descriptions at the
+    // same time: the second joins the first, and closing its own
+    // description drops only its own, redundant, shared lock.
+    if (join_held(t, id, r, joined)) return joined;
+    auto f = std::make_shared<held_file>();
+    f->id = id;
+    f->handle = std::move(h);
+    f->os_mode = r.mode;
+    f->pid = platform::current_pid();
+    f->counts[r.owner] = 1;
+    t.files.emplace(id, f);
+    return granted(std::move(f), r);
+  }
+} catch (const std::bad_alloc&) {
+  return failed("lock", std::make_error_code(std::errc::not_enough_memory));
+}
+
+std::vector<holder_info> os_holders(const std::filesystem::path& path) {
+  platform::failure why;
+  // Opening creates a missing file; a status query must not, so look first.
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) {
+    return {};
+  }
+  auto h = platform::open_lock_file(path, lock_mode::shared, std::nullopt, why);
+  file_id id;
+  if (!h.valid() || !platform::identify(h, id, ec)) return {};
+  return platform::os_lock_holders(id);
+}
+
+}  // namespace filelock::detail

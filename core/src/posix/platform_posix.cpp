@@ -1,0 +1,234 @@
+// POSIX implementation of platform.hpp: flock(2) on a lock file.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/sysmacros.h>
+#endif
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "platform.hpp"
+#include "posix/sys.hpp"
+#include "posix/wait.hpp"
+
+namespace filelock::detail::platform {
+namespace {
+
+std::error_code last_error() { return {errno, std::system_category()}; }
+
+// Flags shared by every open of a lock file. O_NOFOLLOW: a symlink planted
+// at the lock path must never redirect us (CVE-2025-68146 in Python's
+// filelock). O_NONBLOCK: opening a FIFO planted there must not hang; it does
+// not affect flock(). Never O_TRUNC: the file may be someone's data.
+constexpr int kCommonFlags = O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
+bool last_is_symlink(const std::filesystem::path& path) {
+  struct stat st {};
+  return sys::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+// Refuses what is not a regular file, keeping a reason a person can read.
+bool check_regular(int fd, failure& why) {
+  struct stat st {};
+  if (sys::fstat(fd, &st) != 0) {
+    why = {"stat", last_error()};
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    why = {"lock", std::make_error_code(std::errc::is_a_directory)};
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    why = {"lock", make_error_code(errc::not_a_regular_file)};
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+file_handle& file_handle::operator=(file_handle&& o) noexcept {
+  if (this != &o) {
+    close();
+    h_ = o.h_;
+    o.h_ = invalid;
+  }
+  return *this;
+}
+
+void file_handle::close() noexcept {
+  if (h_ != invalid) {
+    sys::close(static_cast<int>(h_));
+    h_ = invalid;
+  }
+}
+
+file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
+                           std::optional<std::filesystem::perms> file_mode,
+                           failure& why) noexcept {
+  // Bounded: each round either opens, or sees the file vanish between our
+  // two opens (ENOENT, then EEXIST); a file that appears and disappears
+  // that often is being attacked, and we give up with the last reason.
+  for (int round = 0; round < 64; ++round) {
+    // First without O_CREAT: with fs.protected_regular, O_CREAT on another
+    // user's existing file in a sticky directory fails even when the mode
+    // would let us open it (thin-edge.io#1726).
+    int fd = sys::open(path.c_str(), O_RDWR | kCommonFlags);
+    if (fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+      // flock() needs no write access on local filesystems, so a file we
+      // may only read is still a file we may lock (as util-linux does).
+      const int write_errno = errno;
+      fd = sys::open(path.c_str(), O_RDONLY | kCommonFlags);
+      if (fd < 0) errno = write_errno;
+    }
+    if (fd >= 0) {
+      if (!check_regular(fd, why)) {
+        sys::close(fd);
+        return {};
+      }
+      return file_handle(fd);
+    }
+    if (errno == ELOOP && last_is_symlink(path)) {
+      why = {"open", make_error_code(errc::symlink_refused)};
+      return {};
+    }
+    if (errno != ENOENT) {
+      why = {"open", last_error()};
+      return {};
+    }
+
+    fd = sys::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | kCommonFlags,
+                   0666);
+    if (fd < 0) {
+      if (errno == EEXIST) continue;  // someone created it: open theirs
+      why = {"create", last_error()};
+      return {};
+    }
+    if (file_mode) {
+      // fchmod, never umask(): the umask is per process and changing it
+      // would leak into other threads' files (tox-dev/filelock#204).
+      const auto bits = static_cast<mode_t>(*file_mode) & 07777;
+      if (sys::fchmod(fd, bits) != 0) {
+        why = {"set the mode of", last_error()};
+        sys::close(fd);
+        return {};
+      }
+    }
+    return file_handle(fd);
+  }
+  why = {"open", std::make_error_code(std::errc::no_such_file_or_directory)};
+  return {};
+}
+
+bool identify(const file_handle& h, file_id& id, std::error_code& ec) noexcept {
+  struct stat st {};
+  if (sys::fstat(static_cast<int>(h.get()), &st) != 0) {
+    ec = last_error();
+    return false;
+  }
+  id = {static_cast<std::uint64_t>(st.st_dev),
+        static_cast<std::uint64_t>(st.st_ino)};
+  return true;
+}
+
+wait_status lock_file(const file_handle& h, lock_mode mode,
+                      const deadline& until, const std::stop_token& stop,
+                      std::error_code& ec) noexcept {
+  const int fd = static_cast<int>(h.get());
+  const int op = mode == lock_mode::shared ? LOCK_SH : LOCK_EX;
+  if (sys::flock(fd, op | LOCK_NB) == 0) return wait_status::acquired;
+  if (errno != EWOULDBLOCK) {
+    ec = last_error();
+    return wait_status::failed;
+  }
+  if (until && steady_clock::now() >= *until) return wait_status::busy;
+  if (stop.stop_requested()) return wait_status::cancelled;
+  return posix::blocking_flock(fd, op, until, stop, ec);
+}
+
+void unlock_file(const file_handle& h, std::error_code& ec) noexcept {
+  if (sys::flock(static_cast<int>(h.get()), LOCK_UN) != 0) ec = last_error();
+}
+
+bool path_names(const std::filesystem::path& path, const file_id& id,
+                std::error_code& ec) noexcept {
+  struct stat st {};
+  if (sys::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;  // removed while we waited
+    ec = last_error();
+    return false;
+  }
+  return static_cast<std::uint64_t>(st.st_dev) == id.device &&
+         static_cast<std::uint64_t>(st.st_ino) == id.inode &&
+         st.st_nlink > 0;
+}
+
+std::vector<holder_info> os_lock_holders(const file_id& id) {
+  std::vector<holder_info> out;
+#if defined(__linux__)
+  // Lines look like "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF";
+  // blocked requests carry "->" after the number and are skipped. The
+  // device is printed as hex major:minor.
+  std::ifstream in("/proc/locks");
+  const auto dev = static_cast<dev_t>(id.device);
+  std::ostringstream want;
+  want << std::hex;
+  want.fill('0');
+  want.width(2);
+  want << major(dev) << ':';
+  want.width(2);
+  want << minor(dev) << ':' << std::dec << id.inode;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string num, type, advisory, access, where;
+    std::int64_t pid = 0;
+    fields >> num >> type;
+    if (type == "->" || type != "FLOCK") continue;
+    fields >> advisory >> access >> pid >> where;
+    if (where != want.str()) continue;
+    holder_info h;
+    h.pid = pid;
+    h.host = host_name();
+    h.command = process_command(pid);
+    h.mode = access == "READ" ? lock_mode::shared : lock_mode::exclusive;
+    out.push_back(std::move(h));
+  }
+#else
+  (void)id;
+#endif
+  return out;
+}
+
+std::int64_t current_pid() noexcept { return ::getpid(); }
+
+std::string process_command(std::int64_t pid) {
+#if defined(__linux__)
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline",
+                   std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)),
+                  std::istreambuf_iterator<char>());
+  while (!raw.empty() && raw.back() == '\0') raw.pop_back();
+  for (char& c : raw) {
+    if (c == '\0') c = ' ';
+  }
+  return raw;
+#else
+  (void)pid;
+  return {};
+#endif
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+  return buf;
+}
+
+}  // namespace filelock::detail::platform

@@ -1,0 +1,66 @@
+// A second process for the unit tests, driven by its arguments:
+//   helper hold PATH exclusive|shared SECONDS   take the lock, print "locked",
+//                                                hold it, release, exit 0
+//   helper try PATH exclusive|shared             exit 0 if it could take the
+//                                                lock at once, 75 if busy
+//   helper count PATH COUNTER N                  N times: lock, read COUNTER,
+//                                                write it back plus one
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "filelock/filelock.hpp"
+
+namespace {
+
+filelock::lock_mode mode_of(const std::string& s) {
+  return s == "shared" ? filelock::lock_mode::shared
+                       : filelock::lock_mode::exclusive;
+}
+
+int hold(const char* path, const std::string& mode, double seconds) {
+  filelock::file_lock lock(path);
+  auto g = lock.acquire(mode_of(mode));
+  std::printf("locked\n");
+  std::fflush(stdout);
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  return 0;
+}
+
+int try_once(const char* path, const std::string& mode) {
+  filelock::file_lock lock(path);
+  return lock.try_acquire(mode_of(mode)) ? 0 : 75;
+}
+
+int count(const char* path, const char* counter, int n) {
+  filelock::file_lock lock(path);
+  for (int i = 0; i < n; ++i) {
+    auto g = lock.acquire();
+    long value = 0;
+    {
+      std::ifstream in(counter);
+      in >> value;
+    }
+    std::ofstream(counter, std::ios::trunc) << value + 1 << '\n';
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string cmd = argc > 1 ? argv[1] : "";
+  try {
+    if (cmd == "hold" && argc == 5) return hold(argv[2], argv[3], std::atof(argv[4]));
+    if (cmd == "try" && argc == 4) return try_once(argv[2], argv[3]);
+    if (cmd == "count" && argc == 5) return count(argv[2], argv[3], std::atoi(argv[4]));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "helper: %s\n", e.what());
+    return 70;
+  }
+  std::fprintf(stderr, "helper: bad arguments\n");
+  return 64;
+}
