@@ -34,6 +34,13 @@ class category_impl : public std::error_category {
         return "is a symbolic link, which a lock path must not be";
       case errc::not_a_regular_file:
         return "not a regular file";
+      case errc::not_owner:
+        return "the lock is owned by someone else";
+      case errc::shared_soft_unsupported:
+        return "soft locks are exclusive only; a shared lock needs the OS "
+               "lock";
+      case errc::detach_unsupported:
+        return "only a soft lock can outlive its process";
     }
     return "unknown filelock error";
   }

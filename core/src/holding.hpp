@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <system_error>
 
 #include "filelock/lock.hpp"
@@ -15,6 +16,17 @@ class holding {
   virtual const std::filesystem::path& path() const noexcept = 0;
   virtual int native_handle() const noexcept = 0;
   virtual bool is_intact(std::error_code& ec) const noexcept = 0;
+  virtual lock_kind kind() const noexcept { return lock_kind::os; }
+  // Renews what needs renewing; errc::lock_lost when no longer held.
+  virtual void refresh(std::error_code& ec) noexcept {
+    if (!is_intact(ec) && !ec) ec = make_error_code(errc::lock_lost);
+  }
+  // Gives up ownership without releasing; returns the soft lock's token.
+  // The guard drops the holding afterwards, without calling release().
+  virtual std::string detach(std::error_code& ec) noexcept {
+    ec = make_error_code(errc::detach_unsupported);
+    return {};
+  }
   // Gives this acquisition back. The guard calls it at most once.
   virtual void release(std::error_code& ec) noexcept = 0;
 };

@@ -63,6 +63,34 @@ bool guard::is_intact(std::error_code& ec) const noexcept {
   return holding_->is_intact(ec);
 }
 
+lock_kind guard::kind() const noexcept {
+  return holding_ ? holding_->kind() : lock_kind::os;
+}
+
+void guard::refresh(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!holding_) {
+    ec = make_error_code(errc::not_held);
+    return;
+  }
+  holding_->refresh(ec);
+}
+
+void guard::refresh() {
+  std::error_code ec;
+  refresh(ec);
+  if (ec) throw error("refresh", path(), ec);
+}
+
+std::string guard::detach() {
+  if (!holding_) throw error("detach", {}, make_error_code(errc::not_held));
+  std::error_code ec;
+  auto token = holding_->detach(ec);
+  if (ec) throw error("detach", path(), ec);
+  holding_.reset();
+  return token;
+}
+
 void guard::release() {
   std::error_code ec;
   auto p = path();

@@ -44,6 +44,12 @@ enum class errc {
   symlink_refused,
   // The lock path names a FIFO, socket or device, not a regular file.
   not_a_regular_file,
+  // The caller does not own the soft lock it asked to release.
+  not_owner,
+  // Soft locks are exclusive only; a shared request is refused.
+  shared_soft_unsupported,
+  // Only a soft lock can outlive its guard (guard::detach).
+  detach_unsupported,
 };
 
 // True for the errors by which a filesystem says it does not do OS locks

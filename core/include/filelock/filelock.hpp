@@ -2,6 +2,7 @@
 #pragma once
 
 #include "filelock/error.hpp"
+#include "filelock/inspect.hpp"
 #include "filelock/lock.hpp"
 #include "filelock/version.hpp"
 #include "filelock/wakeup.hpp"

@@ -86,6 +86,11 @@ struct holder_info {
   std::string command;
   std::optional<std::chrono::system_clock::time_point> since;
   lock_mode mode = lock_mode::exclusive;
+  // Soft locks only (see inspect.hpp): the acquisition's random token, the
+  // holder's boot id, and when its lifetime runs out if it has one.
+  std::string token;
+  std::string boot_id;
+  std::optional<std::chrono::system_clock::time_point> expires;
 };
 
 struct lock_options {
@@ -97,6 +102,26 @@ struct lock_options {
   // Called with one line of diagnostics (what is waited for, fallbacks).
   // The library never prints; leave empty for silence.
   std::function<void(std::string_view)> on_diagnostic;
+
+  // Soft locks (lock_kind::soft, or automatic after a fallback) only; see
+  // inspect.hpp for what a soft lock is and when it counts as stale.
+  //
+  // With a lifetime, the lock is a lease: it counts as stale once it has
+  // not been refreshed (guard::refresh) for that long, even if its owner
+  // is alive. Without one it lasts as long as its owner process.
+  std::optional<std::chrono::milliseconds> lifetime;
+  // How often a soft waiter re-reads the marker where no filesystem
+  // notification can wake it (network filesystems, no inotify), and how
+  // often it re-checks whether the holder died. Doubles up to a cap of
+  // max(poll_interval, 1 s).
+  std::chrono::milliseconds poll_interval{50};
+  // The process recorded as the owner instead of this one, so that the lock
+  // outlives this process (filelock acquire: the calling shell). It must
+  // be alive; the lock is stale once it is gone. Use with guard::detach().
+  std::optional<std::int64_t> owner_pid;
+  // Recorded in the owner record for status to show (filelock run: the
+  // command line it runs).
+  std::string command;
 };
 
 enum class acquire_status { acquired, busy, timed_out, cancelled, failed };
@@ -130,6 +155,24 @@ class guard {
   // file was not removed or replaced (OS lock), the marker is still ours
   // (soft lock). False with ec set when that cannot be checked.
   bool is_intact(std::error_code& ec) const noexcept;
+
+  // lock_kind::os or lock_kind::soft: what was actually taken (automatic
+  // resolves to one of them). lock_kind::os when empty.
+  lock_kind kind() const noexcept;
+
+  // Soft locks: renews the lease (see lock_options::lifetime) and checks
+  // that the marker is still ours. Throws error(errc::lock_lost) when it is
+  // not (removed, or replaced by someone who judged it stale). OS locks:
+  // checks is_intact only. The ec form never throws.
+  void refresh();
+  void refresh(std::error_code& ec) noexcept;
+
+  // Soft locks only: lets go of the lock without releasing it, so that it
+  // outlives this guard and this process (filelock acquire). Returns the
+  // token that release_soft() accepts. Throws error(errc::not_held) when
+  // empty and error(errc::detach_unsupported) for an OS lock, which the
+  // kernel would drop with the process anyway.
+  std::string detach();
 
   void release();
   void release(std::error_code& ec) noexcept;
