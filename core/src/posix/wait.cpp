@@ -35,7 +35,8 @@ int pick_signal() {
   // Applications that use real-time signals tend to take them from the
   // bottom (SIGRTMIN + n), so search from the top.
   for (int s = SIGRTMAX; s >= SIGRTMIN; --s) {
-    if (disposition_is_default(s)) return s;
+    if (disposition_is_default(s))
+      return s;
   }
   return SIGRTMAX;
 #else
@@ -47,11 +48,14 @@ int pick_signal() {
 
 }  // namespace
 
-int wakeup_signal() noexcept { return chosen_signal.load(); }
+int wakeup_signal() noexcept {
+  return chosen_signal.load();
+}
 
 bool set_wakeup_signal(int signo) noexcept {
   std::lock_guard lk(install_mutex);
-  if (handler_installed.load()) return false;
+  if (handler_installed.load())
+    return false;
   chosen_signal.store(signo);
   return true;
 }
@@ -65,7 +69,8 @@ int install_handler() noexcept {
   }
   std::lock_guard lk(install_mutex);
   if (!handler_installed.load()) {
-    if (chosen_signal.load() == 0) chosen_signal.store(pick_signal());
+    if (chosen_signal.load() == 0)
+      chosen_signal.store(pick_signal());
     struct sigaction sa {};
     sa.sa_handler = on_wakeup;
     sigemptyset(&sa.sa_mask);
@@ -113,7 +118,8 @@ platform::wait_status blocking_flock(int fd, int operation,
   if (!bounded) {
     // Nothing can end this wait but the grant (or an error), so stray
     // EINTRs from the caller's own signals just mean "wait again".
-    if (sys::flock(fd, operation) == 0) return wait_status::acquired;
+    if (sys::flock(fd, operation) == 0)
+      return wait_status::acquired;
     ec.assign(errno, std::system_category());
     return wait_status::failed;
   }
@@ -132,24 +138,34 @@ platform::wait_status blocking_flock(int fd, int operation,
     st.cv.notify_all();
   });
 
-  std::thread watchdog([&st, &until, waiter, signo] {
-    std::unique_lock lk(st.m);
-    auto over = [&st] { return st.done || st.stop_requested; };
-    if (until) {
-      st.cv.wait_until(lk, *until, over);
-    } else {
-      st.cv.wait(lk, over);
-    }
-    // The waiter may not have entered flock() yet when the signal arrives,
-    // in which case the signal is spent and flock() blocks anyway. So keep
-    // signalling, backing off, until the waiter says it has returned.
-    auto pause = std::chrono::microseconds(200);
-    while (!st.done) {
-      pthread_kill(waiter, signo);
-      st.cv.wait_for(lk, pause, [&st] { return st.done; });
-      pause = std::min(pause * 2, std::chrono::microseconds(50'000));
-    }
-  });
+  // Without a watchdog nothing could end the wait on time, so a thread
+  // that cannot be started (EAGAIN: out of threads) is reported as an error
+  // rather than turned into an unbounded wait.
+  std::thread watchdog;
+  try {
+    watchdog = std::thread([&st, &until, waiter, signo] {
+      std::unique_lock lk(st.m);
+      auto over = [&st] { return st.done || st.stop_requested; };
+      if (until) {
+        st.cv.wait_until(lk, *until, over);
+      } else {
+        st.cv.wait(lk, over);
+      }
+      // The waiter may not have entered flock() yet when the signal arrives,
+      // in which case the signal is spent and flock() blocks anyway. So keep
+      // signalling, backing off, until the waiter says it has returned.
+      auto pause = std::chrono::microseconds(200);
+      while (!st.done) {
+        pthread_kill(waiter, signo);
+        st.cv.wait_for(lk, pause, [&st] { return st.done; });
+        pause = std::min(pause * 2, std::chrono::microseconds(50'000));
+      }
+    });
+  } catch (const std::system_error& e) {
+    pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+    ec = e.code();
+    return wait_status::failed;
+  }
 
   wait_status result;
   for (;;) {
