@@ -7,8 +7,10 @@
 #include <vector>
 #include <string>
 
+#include "acquire.hpp"
 #include "common.hpp"
 #include "filelock/version.hpp"
+#include "release.hpp"
 #include "run.hpp"
 
 int main(int argc, char** argv) {
@@ -22,6 +24,10 @@ int main(int argc, char** argv) {
 
   run_args run;
   auto* run_cmd = setup_run(app, run);
+  acquire_args acquire;
+  auto* acquire_cmd = setup_acquire(app, acquire);
+  release_args release;
+  auto* release_cmd = setup_release(app, release);
 
   // For `run`, everything after the first `--` is the command, verbatim;
   // CLI11 sees only what comes before it.
@@ -59,6 +65,8 @@ int main(int argc, char** argv) {
       }
       return run_run(run);
     }
+    if (acquire_cmd->parsed()) return run_acquire(acquire);
+    if (release_cmd->parsed()) return run_release(release);
   } catch (const std::exception& e) {
     say(std::string("internal error: ") + e.what());
     return to_int(exit_code::internal);
