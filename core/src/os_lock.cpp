@@ -147,6 +147,14 @@ bool join_held(table& t, const file_id& id, const request& r,
   return false;
 }
 
+void tell(const request& r, const std::string& line) {
+  if (r.options.on_diagnostic) r.options.on_diagnostic(line);
+}
+
+std::string quoted(const std::filesystem::path& p) {
+  return "'" + p.string() + "'";
+}
+
 acquire_result not_granted(platform::wait_status s, const file_id& id) {
   acquire_result r;
   r.status = s == platform::wait_status::busy        ? acquire_status::busy
@@ -177,7 +185,15 @@ acquire_result os_acquire(const request& r) noexcept try {
       if (join_held(t, id, r, joined)) return joined;
     }
 
-    auto s = platform::lock_file(h, r.mode, r.until, r.stop, ec);
+    // One attempt first; only a real wait is worth a diagnostic line.
+    const deadline now_only = steady_clock::time_point::min();
+    auto s = platform::lock_file(h, r.mode, now_only, r.stop, ec);
+    if (s == platform::wait_status::busy &&
+        !(r.until && *r.until <= steady_clock::now())) {
+      tell(r, "waiting for " + std::string(to_string(r.mode)) +
+                  " lock on " + quoted(r.path));
+      s = platform::lock_file(h, r.mode, r.until, r.stop, ec);
+    }
     if (s == platform::wait_status::failed) return failed("lock", ec);
     if (s != platform::wait_status::acquired) return not_granted(s, id);
 
@@ -187,6 +203,9 @@ acquire_result os_acquire(const request& r) noexcept try {
     // file alongside us (hermit#423, tox-dev/filelock#574): start over.
     if (!platform::path_names(r.path, id, ec)) {
       if (ec) return failed("stat", ec);
+      tell(r, quoted(r.path) +
+                  " was removed or replaced while we waited; locking the "
+                  "file it names now");
       continue;
     }
 

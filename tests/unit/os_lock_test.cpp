@@ -362,3 +362,42 @@ TEST_CASE("a cancelled async acquire leaves nothing held") {
   CHECK(holder.wait() == 0);
   CHECK(run_helper({"try", path, "exclusive"}) == 0);
 }
+
+TEST_CASE("the diagnostic callback hears about a wait, and only then") {
+  temp_dir dir;
+  const auto path = (dir / "x.lock").string();
+  std::vector<std::string> lines;
+  filelock::lock_options o;
+  o.on_diagnostic = [&lines](std::string_view l) { lines.emplace_back(l); };
+  file_lock lock(path, o);
+  lock.acquire().release();
+  CHECK(lines.empty());
+  helper_process holder({"hold", path, "exclusive", "0.3"});
+  REQUIRE(holder.wait_locked());
+  auto g = lock.acquire();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines.front() == "waiting for exclusive lock on '" + path + "'");
+}
+
+TEST_CASE("readers and writers in threads and processes never overlap") {
+  temp_dir dir;
+  const auto lock_path = (dir / "rw.lock").string();
+  const auto arena = (dir / "arena").string();
+  std::filesystem::create_directory(arena);
+  std::vector<std::unique_ptr<helper_process>> procs;
+  for (int i = 0; i < 4; ++i) {
+    procs.push_back(std::make_unique<helper_process>(
+        std::vector<std::string>{"rw", lock_path, arena, "60"}));
+  }
+  std::atomic<int> violations{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      violations += filelock::test::reader_writer_rounds(
+          lock_path, arena, 60, static_cast<unsigned>(t));
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (auto& p : procs) CHECK(p->wait() == 0);
+  CHECK(violations.load() == 0);
+}

@@ -48,6 +48,13 @@ class helper_process {
   int status_ = 0;
 };
 
+// Rounds of a checked reader/writer critical section in `arena`: a writer
+// must find no reader and no writer inside, a reader no writer. Returns
+// the number of violations seen. Shared by threads here and by the helper
+// process (tests/helper), so both sides check the same rules.
+int reader_writer_rounds(const std::string& lock_path,
+                         const std::string& arena, int rounds, unsigned seed);
+
 // Runs the helper to completion and returns its exit status.
 int run_helper(const std::vector<std::string>& args);
 
