@@ -152,8 +152,14 @@ std::string describe_failure(std::string_view operation,
 
 std::string describe_holder(const holder_info& h) {
   std::string s = "pid " + std::to_string(h.pid);
-  if (!h.command.empty()) s += " (" + h.command + ")";
-  return s;
+  if (h.command.empty()) return s;
+  // The holder's command line is anybody's text (`sh -c` scripts span
+  // lines); control characters would break our one-line messages.
+  std::string command = h.command;
+  for (char& c : command) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return s + " (" + command + ")";
 }
 
 std::string describe_busy(const lock_args& args,
