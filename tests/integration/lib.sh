@@ -169,8 +169,13 @@ capture() {
 # SIGINT and SIGQUIT back at their defaults (a non-interactive shell
 # ignores them in background jobs, and the command would inherit that).
 # Sets SPAWNED to its pid, which is CMD's own pid (setsid and env exec).
+# With SPAWN_ERR set, CMD's stderr goes to that file.
 spawn() {
-  setsid env --default-signal=INT,QUIT "$@" &
+  if [ -n "${SPAWN_ERR:-}" ]; then
+    setsid env --default-signal=INT,QUIT "$@" 2>"$SPAWN_ERR" &
+  else
+    setsid env --default-signal=INT,QUIT "$@" &
+  fi
   SPAWNED=$!
   BG_PIDS="$BG_PIDS $SPAWNED"
 }

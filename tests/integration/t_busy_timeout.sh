@@ -18,6 +18,15 @@ capture "$FL" run -w 0.2 --conflict-exit-code=3 "$L" -- touch "$T/ran"
 check_rc "-E 3 on timeout -> 3" 3
 check "busy with -E: command not run" test ! -e "$T/ran"
 
+# C06: a command's own 75 is told apart from busy by -E, and by busy
+# being the only one that says something.
+capture "$FL" run -E 99 -n "$T/other.lock" -- sh -c 'exit 75'
+check_rc "C06: a command exiting 75 passes through under -E 99" 75
+check_eq "C06: a command's own 75 comes with no message" "" "$(cat "$T/err")"
+capture "$FL" run -E 99 -n "$L" -- sh -c 'exit 75'
+check_rc "C06: busy under -E 99 -> 99" 99
+check_one_line "C06: busy says so" "filelock: cannot lock '$L': "
+
 capture "$FL" run -q -n "$L" -- true
 check_rc "-q busy -> 75" 75
 check_eq "-q busy: nothing on stderr" "" "$(cat "$T/err")"
