@@ -23,6 +23,7 @@ struct request {
 };
 
 acquire_result os_acquire(const request& r) noexcept;
+acquire_result soft_acquire(const request& r) noexcept;
 std::vector<holder_info> os_holders(const std::filesystem::path& path);
 
 }  // namespace filelock::detail

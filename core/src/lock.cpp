@@ -5,6 +5,7 @@
 
 #include "backend.hpp"
 #include "holding.hpp"
+#include "platform.hpp"
 
 namespace filelock {
 
@@ -113,14 +114,30 @@ file_lock::file_lock(std::filesystem::path path, lock_options options)
 
 namespace {
 
+// automatic: the OS lock unless the filesystem refuses OS locks. That is
+// asked of the directory, before the lock file exists: an empty file made
+// by a failed OS attempt would look to the soft lock like a marker with an
+// unknown owner, held forever.
 acquire_result dispatch(const detail::request& r) noexcept {
   switch (r.options.kind) {
     case lock_kind::os:
-    case lock_kind::automatic:
+      return detail::os_acquire(r);
     case lock_kind::soft:
+      return detail::soft_acquire(r);
+    case lock_kind::automatic:
       break;
   }
-  return detail::os_acquire(r);
+  auto dir = r.path.parent_path();
+  if (dir.empty()) dir = ".";
+  if (!detail::platform::refuses_os_locks(dir)) return detail::os_acquire(r);
+  if (r.options.on_diagnostic) {
+    try {
+      r.options.on_diagnostic("the filesystem of '" + dir.string() +
+                              "' refuses OS locks: using a soft lock");
+    } catch (...) {
+    }
+  }
+  return detail::soft_acquire(r);
 }
 
 [[noreturn]] void throw_for(acquire_result& r, const std::filesystem::path& p) {

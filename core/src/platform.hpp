@@ -3,11 +3,14 @@
 // tests for the platform.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -90,5 +93,116 @@ std::int64_t current_pid() noexcept;
 std::string process_command(std::int64_t pid);
 
 std::string host_name();
+
+// ---- Processes, for judging a soft lock's owner (posix/process_posix.cpp)
+
+// gone: provably no such process (or a zombie, which never runs again).
+// unknown: cannot tell; callers treat it as alive.
+enum class liveness { alive, gone, unknown };
+liveness process_liveness(std::int64_t pid) noexcept;
+
+// The process's start time in the kernel's units, as digits (Linux: field
+// 22 of /proc/PID/stat); empty where unknown.
+std::string process_start(std::int64_t pid);
+// The same as a wall-clock time, where it can be computed.
+std::optional<std::chrono::system_clock::time_point> process_start_time(
+    std::int64_t pid);
+
+// Changes on every boot (Linux: /proc/sys/kernel/random/boot_id); empty
+// where the platform has none.
+std::string boot_id();
+
+// A random UUID (version 4) from the kernel's random source.
+std::string new_token();
+
+// ---- Soft markers (posix/marker_posix.cpp)
+
+struct marker_state {
+  file_id id;
+  std::string content;  // at most kMaxRecordSize bytes
+  bool oversized = false;
+  std::chrono::system_clock::time_point mtime;
+};
+
+enum class read_status { ok, missing, failed };
+
+// Reads the marker at path without following a symlink and without
+// creating anything. missing: there is none (ENOENT, ESTALE: it changed
+// under us, which a caller treats like a removal).
+read_status read_marker(const std::filesystem::path& path, marker_state& out,
+                        failure& why) noexcept;
+
+// True when someone holds an OS lock on the file at path that has this id
+// (a non-blocking probe). False, with ec clear, where the filesystem has no
+// OS locks (nobody can hold one there).
+bool os_lock_held(const std::filesystem::path& path, const file_id& id,
+                  std::error_code& ec) noexcept;
+
+// Creates `path` exclusively (it is a fresh unique name), writes all of
+// content and, with sync, flushes it to disk. On any failure the file is
+// removed again and why says what failed ("write": ENOSPC, EIO, ...).
+file_handle write_new_file(const std::filesystem::path& path,
+                           std::string_view content,
+                           std::optional<std::filesystem::perms> file_mode,
+                           bool sync, failure& why) noexcept;
+
+// Replaces the whole content of an open file (truncate, write, sync).
+bool rewrite_file(const file_handle& h, std::string_view content,
+                  failure& why) noexcept;
+
+enum class publish_status { linked, exists, failed };
+
+// Gives the file `from` (open as h) the second name `to`, failing if `to`
+// exists. The old name stays; the caller removes it.
+publish_status publish(const file_handle& h, const std::filesystem::path& from,
+                       const std::filesystem::path& to,
+                       std::error_code& ec) noexcept;
+
+// Removes path. Returns false with ec clear when it was already gone.
+bool remove_file(const std::filesystem::path& path,
+                 std::error_code& ec) noexcept;
+
+// True when something (not followed if a symlink) is at path.
+bool exists(const std::filesystem::path& path, std::error_code& ec) noexcept;
+
+// Sets the file's mtime to now.
+bool touch(const file_handle& h, std::error_code& ec) noexcept;
+
+// True when the filesystem holding dir refuses OS locks (ENOLCK,
+// EOPNOTSUPP, ENOSYS), found out without creating anything.
+bool refuses_os_locks(const std::filesystem::path& dir) noexcept;
+
+// True for filesystems where another machine may change the directory
+// without a local notification (NFS, SMB/CIFS, FUSE, ...).
+bool is_network_filesystem(const std::filesystem::path& dir) noexcept;
+
+// ---- Waiting for a name to go away (posix/watch_posix.cpp)
+
+// Watches one directory for the removal or renaming of one name in it.
+// Events that happen after the watch is made are never missed, so make it
+// before looking at the name.
+class dir_watch {
+ public:
+  enum class woken { changed, timeout, stopped };
+
+  dir_watch() noexcept;
+  ~dir_watch();
+  dir_watch(const dir_watch&) = delete;
+  dir_watch& operator=(const dir_watch&) = delete;
+
+  // Starts watching. Returns false when notifications are not available
+  // there (no inotify, a network filesystem): wait() then only sleeps.
+  bool start(const std::filesystem::path& dir, std::string name) noexcept;
+  bool notifying() const noexcept;
+
+  // Sleeps until the name changes (if notifying), timeout passes, or stop
+  // fires, whichever comes first.
+  woken wait(std::chrono::milliseconds timeout,
+             const std::stop_token& stop) noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
 
 }  // namespace filelock::detail::platform

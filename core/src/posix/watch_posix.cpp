@@ -1,0 +1,147 @@
+// Waking a soft waiter when the marker goes away: inotify on Linux, a
+// plain sleep elsewhere. Either way the sleep ends early on a stop request:
+// the stop callback writes to an eventfd (a pipe where there is none) that
+// the wait polls together with the inotify descriptor.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#endif
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "platform.hpp"
+
+namespace filelock::detail::platform {
+
+struct dir_watch::impl {
+  int notify_fd = -1;
+  // [0] is polled; [1] is written by the stop callback (the same
+  // descriptor for an eventfd).
+  int wake[2] = {-1, -1};
+  std::string name;
+
+  ~impl() {
+    if (notify_fd >= 0) ::close(notify_fd);
+    if (wake[0] >= 0) ::close(wake[0]);
+    if (wake[1] >= 0 && wake[1] != wake[0]) ::close(wake[1]);
+  }
+
+  bool make_wake_channel() noexcept {
+#if defined(__linux__)
+    wake[0] = wake[1] = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return wake[0] >= 0;
+#else
+    if (::pipe(wake) != 0) return false;
+    for (int fd : wake) {
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      ::fcntl(fd, F_SETFL, O_NONBLOCK);
+    }
+    return true;
+#endif
+  }
+
+  // Reads every queued event; true when one concerns our name (or the
+  // queue overflowed, so that one may have been lost).
+  bool drain() noexcept {
+#if defined(__linux__)
+    alignas(inotify_event) char buf[4096];
+    bool hit = false;
+    for (;;) {
+      auto n = ::read(notify_fd, buf, sizeof buf);
+      if (n <= 0) return hit;
+      for (char* p = buf; p < buf + n;) {
+        auto* ev = reinterpret_cast<inotify_event*>(p);
+        if ((ev->mask & IN_Q_OVERFLOW) ||
+            (ev->len > 0 && name == ev->name)) {
+          hit = true;
+        }
+        p += sizeof(inotify_event) + ev->len;
+      }
+    }
+#else
+    return false;
+#endif
+  }
+};
+
+dir_watch::dir_watch() noexcept = default;
+dir_watch::~dir_watch() = default;
+
+bool dir_watch::start(const std::filesystem::path& dir,
+                      std::string name) noexcept try {
+  impl_ = std::make_unique<impl>();
+  impl_->name = std::move(name);
+  if (!impl_->make_wake_channel()) {
+    impl_->wake[0] = impl_->wake[1] = -1;
+  }
+#if defined(__linux__)
+  // A removal on another NFS/SMB client, or by a FUSE server, sends no
+  // local event: there only polling sees it.
+  if (is_network_filesystem(dir)) return false;
+  impl_->notify_fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (impl_->notify_fd < 0) return false;
+  // IN_MOVED_FROM: a breaker or a tool renaming the marker away.
+  // IN_ATTRIB: a lease refresh or a last link gone (nlink drops).
+  const auto mask = IN_DELETE | IN_MOVED_FROM | IN_ATTRIB | IN_DELETE_SELF |
+                    IN_MOVE_SELF | IN_ONLYDIR;
+  if (::inotify_add_watch(impl_->notify_fd, dir.c_str(), mask) < 0) {
+    ::close(impl_->notify_fd);
+    impl_->notify_fd = -1;
+    return false;
+  }
+  return true;
+#else
+  (void)dir;
+  return false;
+#endif
+} catch (const std::bad_alloc&) {
+  return false;
+}
+
+bool dir_watch::notifying() const noexcept {
+  return impl_ && impl_->notify_fd >= 0;
+}
+
+dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
+                                 const std::stop_token& stop) noexcept {
+  if (stop.stop_requested()) return woken::stopped;
+  const int wake_w = impl_ ? impl_->wake[1] : -1;
+  std::stop_callback on_stop(stop, [wake_w] {
+    if (wake_w < 0) return;
+    const std::uint64_t one = 1;
+    // Nothing to do if it fails: the counter is already non-zero.
+    [[maybe_unused]] auto n = ::write(wake_w, &one, sizeof one);
+  });
+
+  pollfd fds[2] = {};
+  nfds_t count = 0;
+  if (notifying()) fds[count++] = {impl_->notify_fd, POLLIN, 0};
+  if (impl_ && impl_->wake[0] >= 0) fds[count++] = {impl_->wake[0], POLLIN, 0};
+
+  const auto until = steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        until - steady_clock::now());
+    const int ms = static_cast<int>(
+        std::clamp<std::int64_t>(left.count(), 0, INT_MAX));
+    const int r = ::poll(fds, count, ms);
+    if (stop.stop_requested()) return woken::stopped;
+    if (r < 0 && errno != EINTR) {
+      // Cannot wait on the descriptors: degrade to a plain sleep.
+      ::usleep(static_cast<useconds_t>(std::min(ms, 1000)) * 1000);
+      return woken::timeout;
+    }
+    if (r > 0 && notifying() && (fds[0].revents & POLLIN) && impl_->drain()) {
+      return woken::changed;
+    }
+    if (steady_clock::now() >= until) return woken::timeout;
+  }
+}
+
+}  // namespace filelock::detail::platform

@@ -1,0 +1,773 @@
+// The soft lock: whoever made the lock path exist holds the lock (see
+// inspect.hpp for the contract).
+//
+// CREATING THE MARKER
+//   The owner record is written to a uniquely named temporary file in the
+//   lock's directory (O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC), flushed, and
+//   then hard-linked to the lock path. link(2) fails with EEXIST when the
+//   path exists, atomically on every filesystem: a marker is therefore
+//   never visible half-written, and a full disk (C33) fails while writing
+//   the temporary file, which is then removed, leaving nothing behind.
+//   O_EXCL alone would also be atomic on NFSv3 and later (the protocol has
+//   an exclusive CREATE) and on Linux since 2.6.5, but not on NFSv2, whose
+//   clients had to emulate it with exactly this link-and-count idiom; it
+//   also could not publish the content together with the name.
+//
+// REMOVING A MARKER (release, taking over, break-stale)
+//   POSIX has no "unlink if it is still this file", and every remover first
+//   looks, then acts. The window between the two is where lock tools go
+//   wrong: two breakers judge the same dead marker stale, the first removes
+//   it, an acquirer creates a fresh one, and the second breaker removes
+//   that. So every removal of a given acquisition goes through a claim:
+//     1. Create ".<name>.claim-<token>" with O_EXCL. Only one remover of an
+//        acquisition ever gets past this step (EEXIST: someone else is
+//        removing it; we back off). Closes: two removers of one marker.
+//     2. Re-read the lock path and check that it still holds that token.
+//        Closes: a remover that claims after an earlier one already
+//        finished (removed marker and claim); the path now holds a new
+//        acquisition, or nothing, and must not be touched. Tokens are
+//        compared, not inode numbers, which the filesystem reuses.
+//     3. Judge again from what was re-read (breakers only): still stale,
+//        and nobody holds an OS lock on it (C10). Closes: a lease renewed
+//        between the first judgment and the claim; the owner checks for a
+//        claim after each renewal, so one of the two always sees the other.
+//     4. unlink the lock path. Safe: from step 1 until the claim is gone no
+//        one else removes this acquisition's marker, and nothing replaces a
+//        marker in place (creation is link(), which fails on an existing
+//        name, and a renewal only touches the mtime), so the path still
+//        names the file step 2 read.
+//     5. unlink the claim.
+//   Never unlink-then-create, never rename over the lock path. A remover
+//   killed between steps 1 and 5 leaves its claim behind; the lock then
+//   reports an interrupted takeover, and only a forced break clears it.
+//   Markers without a token (unknown owner, Python owner lines) are claimed
+//   under their inode number and mtime instead.
+#include "soft_lock.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "backend.hpp"
+#include "holding.hpp"
+
+namespace filelock::detail {
+namespace {
+
+using namespace std::chrono;
+using platform::file_id;
+
+// Long lock names are cut in the helper files' names, which must stay
+// within NAME_MAX; the token keeps them unique.
+constexpr std::size_t kNamePrefix = 100;
+
+const std::string& this_host() {
+  static const std::string host = platform::host_name();
+  return host;
+}
+
+const std::string& this_boot() {
+  static const std::string boot = platform::boot_id();
+  return boot;
+}
+
+std::filesystem::path dir_of(const std::filesystem::path& p) {
+  auto dir = p.parent_path();
+  return dir.empty() ? std::filesystem::path(".") : dir;
+}
+
+std::string short_name(const std::filesystem::path& p) {
+  return p.filename().string().substr(0, kNamePrefix);
+}
+
+std::filesystem::path claim_path(const std::filesystem::path& p,
+                                 const std::string& key) {
+  return dir_of(p) / ("." + short_name(p) + ".claim-" + key);
+}
+
+std::string seconds_text(milliseconds ms) {
+  auto text = std::to_string(ms.count() / 1000);
+  if (ms.count() % 1000 != 0) {
+    auto frac = std::to_string(1000 + ms.count() % 1000).substr(1);
+    while (frac.back() == '0') frac.pop_back();
+    text += "." + frac;
+  }
+  return text + " s";
+}
+
+struct verdict {
+  bool stale = false;
+  std::string reason;
+};
+
+verdict judge(const owner_record& r, wall_time mtime) {
+  const auto pid = std::to_string(r.pid);
+  if (r.lifetime && mtime + *r.lifetime < system_clock::now()) {
+    return {true, "its lifetime of " + seconds_text(*r.lifetime) +
+                      " ran out at " + format_time(mtime + *r.lifetime)};
+  }
+  // Another host's pid means nothing here.
+  if (r.host != this_host()) return {};
+  if (!r.boot_id.empty() && !this_boot().empty() && r.boot_id != this_boot()) {
+    return {true, "the host has rebooted since process " + pid +
+                      " took it"};
+  }
+  switch (platform::process_liveness(r.pid)) {
+    case platform::liveness::gone:
+      return {true, "process " + pid + " is gone"};
+    case platform::liveness::unknown:
+      return {};
+    case platform::liveness::alive:
+      break;
+  }
+  if (!r.start.empty()) {
+    const auto now_start = platform::process_start(r.pid);
+    if (!now_start.empty() && now_start != r.start) {
+      return {true, "process " + pid +
+                        " is gone; its pid now belongs to another process"};
+    }
+  }
+  return {};
+}
+
+// How a marker's acquisition is named in its claim file.
+std::string claim_key(const soft_view& v) {
+  if (v.parsed.record && !v.parsed.record->token.empty()) {
+    return v.parsed.record->token;
+  }
+  const auto ns = duration_cast<nanoseconds>(
+      v.marker.mtime.time_since_epoch()).count();
+  return "i" + std::to_string(v.marker.id.inode) + "-" + std::to_string(ns);
+}
+
+bool same_acquisition(const soft_view& a, const soft_view& b) {
+  if (!a.present || !b.present) return false;
+  const bool a_token = a.parsed.record && !a.parsed.record->token.empty();
+  const bool b_token = b.parsed.record && !b.parsed.record->token.empty();
+  if (a_token || b_token) {
+    return a_token && b_token &&
+           a.parsed.record->token == b.parsed.record->token;
+  }
+  return a.marker.id == b.marker.id && a.marker.mtime == b.marker.mtime &&
+         a.marker.content == b.marker.content;
+}
+
+enum class removal {
+  removed,
+  changed,      // step 2: it is not the judged marker any more
+  refused,      // step 3: no longer removable
+  claimed,      // step 1: someone else is removing it
+};
+
+// Who claims: the record of the remover, for a person reading the claim.
+std::string claimer_record() {
+  owner_record me;
+  me.pid = platform::current_pid();
+  me.start = platform::process_start(me.pid);
+  me.boot_id = this_boot();
+  me.host = this_host();
+  me.since = system_clock::now();
+  me.token = "claim";
+  return to_json(me);
+}
+
+// The algorithm in the comment at the top of this file.
+removal remove_marker(const std::filesystem::path& path,
+                      const soft_view& judged,
+                      bool (*still_removable)(const soft_view&)) {
+  const auto claim = claim_path(path, claim_key(judged));
+  platform::failure why;
+  auto c = platform::write_new_file(claim, claimer_record(), std::nullopt,
+                                    false, why);
+  if (!c.valid()) {
+    if (why.code == std::errc::file_exists) return removal::claimed;
+    throw error(why.operation, claim, why.code);
+  }
+  c.close();
+
+  std::error_code ec;
+  auto give_up = [&](removal r) {
+    platform::remove_file(claim, ec);
+    return r;
+  };
+  soft_view now;
+  try {
+    now = look_soft(path, true);
+  } catch (...) {
+    give_up(removal::changed);
+    throw;
+  }
+  if (!same_acquisition(judged, now)) return give_up(removal::changed);
+  if (still_removable && !still_removable(now)) {
+    return give_up(removal::refused);
+  }
+
+  platform::remove_file(path, ec);
+  std::error_code claim_ec;
+  platform::remove_file(claim, claim_ec);
+  if (ec) throw error("remove", path, ec);
+  return removal::removed;
+}
+
+bool is_stale_now(const soft_view& v) {
+  return v.state == lock_state::stale && !v.os_locked;
+}
+
+bool not_os_locked(const soft_view& v) { return !v.os_locked; }
+
+// ---- The process's table of held soft locks, for reentrancy.
+
+struct soft_entry {
+  std::filesystem::path path;
+  file_id id;
+  // Open for the life of the lock: lease renewals touch it, and while it is
+  // open its inode number cannot be given to another file.
+  platform::file_handle file;
+  soft_view mine;  // as created, for removal
+  std::string token;
+  std::int64_t pid = 0;
+  bool joinable = true;
+  std::map<owner_id, unsigned> counts;
+};
+
+class soft_table {
+ public:
+  static soft_table& instance() {
+    static soft_table* t = new soft_table;  // never destroyed: see os_lock
+    return *t;
+  }
+  std::mutex mutex;
+  std::map<file_id, std::shared_ptr<soft_entry>> entries;
+};
+
+// Gives the marker back; errc::lock_lost when it is not ours any more.
+void remove_own(const soft_entry& e, std::error_code& ec) noexcept {
+  try {
+    switch (remove_marker(e.path, e.mine, nullptr)) {
+      case removal::removed:
+        return;
+      case removal::changed:
+      case removal::refused:
+      case removal::claimed:
+        ec = make_error_code(errc::lock_lost);
+        return;
+    }
+  } catch (const error& err) {
+    ec = err.code();
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+class soft_holding final : public holding {
+ public:
+  soft_holding(std::shared_ptr<soft_entry> e, owner_id owner)
+      : entry_(std::move(e)), owner_(owner) {}
+
+  lock_mode mode() const noexcept override { return lock_mode::exclusive; }
+  lock_kind kind() const noexcept override { return lock_kind::soft; }
+  const std::filesystem::path& path() const noexcept override {
+    return entry_->path;
+  }
+  int native_handle() const noexcept override { return -1; }
+
+  bool is_intact(std::error_code& ec) const noexcept override {
+    ec.clear();
+    if (!platform::path_names(entry_->path, entry_->id, ec)) return false;
+    // A claim on our token: someone is removing the marker (our lease ran
+    // out, or a forced break).
+    return !platform::exists(claim_path(entry_->path, entry_->token), ec) &&
+           !ec;
+  }
+
+  void refresh(std::error_code& ec) noexcept override {
+    // Renew first, then look for a claim: see step 3 of the removal.
+    if (!platform::touch(entry_->file, ec)) return;
+    if (!is_intact(ec) && !ec) ec = make_error_code(errc::lock_lost);
+  }
+
+  std::string detach(std::error_code& ec) noexcept override {
+    ec.clear();
+    std::lock_guard lk(soft_table::instance().mutex);
+    drop_count();
+    return entry_->token;
+  }
+
+  void release(std::error_code& ec) noexcept override {
+    {
+      std::lock_guard lk(soft_table::instance().mutex);
+      if (entry_->pid != platform::current_pid()) {
+        // Inherited across fork: the marker is the parent's.
+        ec = make_error_code(errc::inherited_across_fork);
+        return;
+      }
+      if (!drop_count()) return;
+    }
+    remove_own(*entry_, ec);
+  }
+
+ private:
+  // Returns true when that was the last count: the entry left the table.
+  bool drop_count() noexcept {
+    auto& t = soft_table::instance();
+    auto c = entry_->counts.find(owner_);
+    if (c != entry_->counts.end() && --c->second == 0) {
+      entry_->counts.erase(c);
+    }
+    if (!entry_->counts.empty()) return false;
+    auto it = t.entries.find(entry_->id);
+    if (it != t.entries.end() && it->second == entry_) t.entries.erase(it);
+    return true;
+  }
+
+  std::shared_ptr<soft_entry> entry_;
+  owner_id owner_;
+};
+
+acquire_result failed(std::string operation, std::error_code ec) {
+  acquire_result r;
+  r.status = acquire_status::failed;
+  r.operation = std::move(operation);
+  r.error = ec;
+  return r;
+}
+
+acquire_result granted(std::shared_ptr<soft_entry> e, owner_id owner) {
+  acquire_result out;
+  out.status = acquire_status::acquired;
+  out.lock = guard(std::make_shared<soft_holding>(std::move(e), owner));
+  return out;
+}
+
+// An owner asking again for a soft lock it holds counts up.
+bool join_held(const request& r, acquire_result& out) {
+  auto& t = soft_table::instance();
+  std::lock_guard lk(t.mutex);
+  for (auto& [id, e] : t.entries) {
+    std::error_code ec;
+    if (!e->joinable || e->pid != platform::current_pid() ||
+        !platform::path_names(r.path, e->id, ec)) {
+      continue;
+    }
+    auto c = e->counts.find(r.owner);
+    if (c == e->counts.end()) return false;  // another thread's: wait
+    ++c->second;
+    out = granted(e, r.owner);
+    return true;
+  }
+  return false;
+}
+
+owner_record new_record(const request& r, std::int64_t pid) {
+  owner_record rec;
+  rec.pid = pid;
+  rec.start = platform::process_start(pid);
+  rec.boot_id = this_boot();
+  rec.host = this_host();
+  rec.since = system_clock::now();
+  rec.lifetime = r.options.lifetime;
+  rec.token = platform::new_token();
+  rec.mode = lock_mode::exclusive;
+  rec.command = r.options.command;
+  return rec;
+}
+
+void say(const request& r, const std::string& text) {
+  if (r.options.on_diagnostic) r.options.on_diagnostic(text);
+}
+
+// The attempt loop's state: the unpublished marker and the wait.
+class attempt {
+ public:
+  attempt(const request& r, owner_record rec)
+      : r_(r), rec_(std::move(rec)) {}
+  ~attempt() {
+    std::error_code ec;
+    if (!temp_.empty()) platform::remove_file(temp_, ec);
+  }
+
+  acquire_result run();
+
+ private:
+  bool prepare(acquire_result& out);
+  bool publish_once(acquire_result& out);
+  bool wait_for_change(const soft_view& seen, acquire_result& out);
+  acquire_result not_granted(acquire_status s, const soft_view& seen);
+
+  const request& r_;
+  owner_record rec_;
+  std::filesystem::path temp_;
+  platform::file_handle file_;
+  steady_clock::time_point written_;
+  platform::dir_watch watch_;
+  bool watching_ = false;
+  bool waited_ = false;
+  bool announced_ = false;
+  milliseconds interval_{0};
+};
+
+bool attempt::prepare(acquire_result& out) {
+  temp_ = dir_of(r_.path) /
+          ("." + short_name(r_.path) + "." + rec_.token + ".tmp");
+  platform::failure why;
+  file_ = platform::write_new_file(temp_, to_json(rec_), r_.options.file_mode,
+                                   true, why);
+  if (!file_.valid()) {
+    temp_.clear();  // write_new_file removed it
+    out = failed(why.operation, why.code);
+    return false;
+  }
+  written_ = steady_clock::now();
+  return true;
+}
+
+// One link attempt. True when finished (granted or failed) with out set.
+bool attempt::publish_once(acquire_result& out) {
+  std::error_code ec;
+  // After a long wait the record's "since" would lie: write it again.
+  if (steady_clock::now() - written_ > seconds(1)) {
+    rec_.since = system_clock::now();
+    platform::failure why;
+    if (!platform::rewrite_file(file_, to_json(rec_), why)) {
+      out = failed(why.operation, why.code);
+      return true;
+    }
+    written_ = steady_clock::now();
+  }
+  // The lease starts now, not when the record was written.
+  if (rec_.lifetime && !platform::touch(file_, ec)) {
+    out = failed("write", ec);
+    return true;
+  }
+  switch (platform::publish(file_, temp_, r_.path, ec)) {
+    case platform::publish_status::exists:
+      return false;
+    case platform::publish_status::failed:
+      out = failed("create", ec);
+      return true;
+    case platform::publish_status::linked:
+      break;
+  }
+
+  platform::remove_file(temp_, ec);
+  temp_.clear();
+  auto e = std::make_shared<soft_entry>();
+  e->path = r_.path;
+  if (!platform::identify(file_, e->id, ec)) {
+    out = failed("stat", ec);
+    return true;
+  }
+  e->file = std::move(file_);
+  e->token = rec_.token;
+  e->pid = platform::current_pid();
+  e->joinable = !r_.options.owner_pid;
+  e->counts[r_.owner] = 1;
+  e->mine.present = true;
+  e->mine.marker.id = e->id;
+  e->mine.parsed.record = rec_;
+  {
+    auto& t = soft_table::instance();
+    std::lock_guard lk(t.mutex);
+    t.entries[e->id] = e;
+  }
+  out = granted(std::move(e), r_.owner);
+  return true;
+}
+
+acquire_result attempt::not_granted(acquire_status s, const soft_view& seen) {
+  acquire_result out;
+  out.status = s;
+  if (seen.parsed.record) out.holder = to_holder(*seen.parsed.record);
+  return out;
+}
+
+// Sleeps until something may have changed. True when the attempt is over
+// (deadline, stop) with out set.
+bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
+  const auto now = steady_clock::now();
+  if (r_.until && now >= *r_.until) {
+    out = not_granted(waited_ ? acquire_status::timed_out
+                              : acquire_status::busy,
+                      seen);
+    return true;
+  }
+  if (r_.stop.stop_requested()) {
+    out = not_granted(acquire_status::cancelled, seen);
+    return true;
+  }
+  if (!announced_ && seen.parsed.record) {
+    const auto& rec = *seen.parsed.record;
+    say(r_, "waiting for the soft lock on '" + r_.path.string() +
+                "', held by process " + std::to_string(rec.pid) + " on " +
+                rec.host);
+    announced_ = true;
+  }
+  if (!watching_) {
+    // Watch first, then look again: a removal between our look and the
+    // watch would otherwise go unnoticed until the next poll.
+    watching_ = true;
+    if (!watch_.start(dir_of(r_.path), r_.path.filename().string())) {
+      say(r_, "no change notification for '" + r_.path.string() +
+                  "': polling every " +
+                  std::to_string(r_.options.poll_interval.count()) + " ms");
+    }
+    interval_ = std::max(r_.options.poll_interval, milliseconds(1));
+    return false;
+  }
+
+  // Besides the interval: the deadline, and the moment the holder's lease
+  // runs out (no event marks it).
+  auto timeout = interval_;
+  if (r_.until) {
+    timeout = std::min(timeout, ceil<milliseconds>(*r_.until - now));
+  }
+  if (seen.parsed.record && seen.parsed.record->lifetime) {
+    const auto expiry = seen.marker.mtime + *seen.parsed.record->lifetime;
+    const auto left = ceil<milliseconds>(expiry - system_clock::now());
+    timeout = std::min(timeout, std::max(left, milliseconds(1)));
+  }
+  waited_ = true;
+  switch (watch_.wait(timeout, r_.stop)) {
+    case platform::dir_watch::woken::stopped:
+      out = not_granted(acquire_status::cancelled, seen);
+      return true;
+    case platform::dir_watch::woken::changed:
+      interval_ = std::max(r_.options.poll_interval, milliseconds(1));
+      break;
+    case platform::dir_watch::woken::timeout: {
+      const auto cap = std::max(r_.options.poll_interval, milliseconds(1000));
+      interval_ = std::min(interval_ * 2, cap);
+      break;
+    }
+  }
+  return false;
+}
+
+acquire_result attempt::run() {
+  acquire_result out;
+  if (!prepare(out)) return out;
+  for (;;) {
+    if (publish_once(out)) return out;
+
+    const auto seen = look_soft(r_.path);
+    if (!seen.present) continue;  // released meanwhile: try again at once
+    if (is_stale_now(seen)) {
+      say(r_, "the soft lock on '" + r_.path.string() + "' is stale (" +
+                  seen.stale_reason + "): taking it over");
+      switch (remove_marker(r_.path, seen, is_stale_now)) {
+        case removal::removed:
+        case removal::changed:
+          continue;
+        case removal::refused:
+        case removal::claimed:
+          break;  // someone else is on it, or it came back to life
+      }
+    }
+    if (wait_for_change(seen, out)) return out;
+  }
+}
+
+}  // namespace
+
+soft_view look_soft(const std::filesystem::path& path, bool probe_os) {
+  soft_view v;
+  platform::failure why;
+  switch (platform::read_marker(path, v.marker, why)) {
+    case platform::read_status::missing:
+      return v;
+    case platform::read_status::failed:
+      throw error(why.operation, path, why.code);
+    case platform::read_status::ok:
+      break;
+  }
+  v.present = true;
+  v.state = lock_state::held;
+  if (v.marker.oversized) {
+    v.parsed.error = "owner record larger than 64 KiB";
+  } else {
+    v.parsed = parse_record(v.marker.content);
+  }
+  verdict judged;
+  if (v.parsed.record) judged = judge(*v.parsed.record, v.marker.mtime);
+  if (!judged.stale && !probe_os) return v;
+
+  // C10: a file someone holds an OS lock on is never stale, however old.
+  std::error_code ec;
+  v.os_locked = platform::os_lock_held(path, v.marker.id, ec);
+  if (ec) throw error("lock", path, ec);
+  if (judged.stale && !v.os_locked) {
+    v.state = lock_state::stale;
+    v.stale_reason = std::move(judged.reason);
+  }
+  return v;
+}
+
+lock_report soft_report(const std::filesystem::path& path,
+                        const soft_view& view) {
+  lock_report rep;
+  rep.path = path;
+  rep.kind = lock_kind::soft;
+  rep.state = view.state;
+  rep.stale_reason = view.stale_reason;
+  if (!view.present) return rep;
+  if (!view.parsed.record) {
+    rep.owner_unknown = true;
+    rep.record_error = view.parsed.error;
+    return rep;
+  }
+  const auto& rec = *view.parsed.record;
+  rep.record_format =
+      rec.origin == owner_record::format::python ? "python-filelock"
+                                                 : "filelock";
+  rep.mode = rec.mode;
+  auto h = to_holder(rec);
+  if (rec.lifetime) h.expires = view.marker.mtime + *rec.lifetime;
+  rep.holders.push_back(std::move(h));
+  return rep;
+}
+
+acquire_result soft_acquire(const request& r) noexcept try {
+  if (r.mode == lock_mode::shared) {
+    return failed("lock", make_error_code(errc::shared_soft_unsupported));
+  }
+  const auto pid = r.options.owner_pid.value_or(platform::current_pid());
+  if (platform::process_liveness(pid) == platform::liveness::gone) {
+    return failed("lock", std::make_error_code(std::errc::no_such_process));
+  }
+  if (r.path.filename().empty() || r.path.filename() == "." ||
+      r.path.filename() == "..") {
+    return failed("lock", std::make_error_code(std::errc::is_a_directory));
+  }
+  acquire_result joined;
+  if (!r.options.owner_pid && join_held(r, joined)) return joined;
+
+  auto rec = new_record(r, pid);
+  if (rec.token.empty()) {
+    return failed("lock", std::make_error_code(std::errc::io_error));
+  }
+  attempt a(r, std::move(rec));
+  return a.run();
+} catch (const error& e) {
+  return failed(e.operation(), e.code());
+} catch (const std::bad_alloc&) {
+  return failed("lock", std::make_error_code(std::errc::not_enough_memory));
+}
+
+break_report break_stale(const std::filesystem::path& path,
+                         const break_options& options) {
+  break_report out;
+  if (options.kind == lock_kind::os) {
+    out.before = inspect(path, lock_kind::os);
+    if (out.before.state == lock_state::held) {
+      out.outcome = break_outcome::refused_live;
+    }
+    return out;
+  }
+  for (int round = 0;; ++round) {
+    const auto view = look_soft(path, true);
+    out.before = inspect(path, options.kind);
+    if (!view.present || out.before.kind == lock_kind::os) {
+      // Free, or an OS lock (idle or held): nothing a soft break may touch.
+      out.outcome = out.before.state == lock_state::held
+                        ? break_outcome::refused_live
+                        : break_outcome::nothing_to_do;
+      return out;
+    }
+    const bool removable = view.state == lock_state::stale ||
+                           (options.force && !view.os_locked);
+    if (!removable) {
+      out.outcome = view.owner_unknown() ? break_outcome::refused_unknown
+                                         : break_outcome::refused_live;
+      return out;
+    }
+    if (options.dry_run) {
+      out.outcome = break_outcome::would_remove;
+      return out;
+    }
+    switch (remove_marker(path, view,
+                          options.force ? not_os_locked : is_stale_now)) {
+      case removal::removed:
+        out.outcome = break_outcome::removed;
+        return out;
+      case removal::changed:
+        out.outcome = break_outcome::lost_race;
+        return out;
+      case removal::refused:
+        out.outcome = break_outcome::refused_live;
+        return out;
+      case removal::claimed:
+        break;
+    }
+    if (!options.force || round > 0) {
+      out.outcome = break_outcome::lost_race;
+      out.before.stale_reason +=
+          "; another process is removing it, or was killed while removing "
+          "it (a forced break clears that)";
+      return out;
+    }
+    // Forced: clear whatever claim is there, once, and try again.
+    std::error_code ec;
+    platform::remove_file(claim_path(path, claim_key(view)), ec);
+    if (ec) throw error("remove", claim_path(path, claim_key(view)), ec);
+  }
+}
+
+release_report release_soft(const std::filesystem::path& path,
+                            const release_options& options) {
+  release_report out;
+  const auto view = look_soft(path, true);
+  if (!view.present) return out;
+  if (view.os_locked) {
+    out.outcome = release_outcome::os_locked;
+    return out;
+  }
+  out.owner_unknown = view.owner_unknown();
+  bool mine = false;
+  if (view.parsed.record) {
+    const auto& rec = *view.parsed.record;
+    out.owner = to_holder(rec);
+    mine = !options.token.empty() && options.token == rec.token;
+    if (!mine && options.owner_pid && *options.owner_pid == rec.pid &&
+        rec.host == this_host()) {
+      // The same pid is the same process only with the same start time.
+      mine = rec.start.empty() ||
+             platform::process_start(rec.pid) == rec.start;
+    }
+  }
+  if (!mine && !options.force) {
+    out.outcome = release_outcome::not_owner;
+    return out;
+  }
+  switch (remove_marker(path, view, not_os_locked)) {
+    case removal::removed:
+      out.outcome = release_outcome::released;
+      break;
+    case removal::refused:
+      out.outcome = release_outcome::os_locked;
+      break;
+    case removal::changed:
+    case removal::claimed:
+      // Someone else released or broke it first.
+      out.outcome = release_outcome::not_held;
+      break;
+  }
+  return out;
+}
+
+}  // namespace filelock::detail
+
+namespace filelock {
+
+break_report break_stale(const std::filesystem::path& path,
+                         const break_options& options) {
+  return detail::break_stale(path, options);
+}
+
+release_report release_soft(const std::filesystem::path& path,
+                            const release_options& options) {
+  return detail::release_soft(path, options);
+}
+
+}  // namespace filelock
