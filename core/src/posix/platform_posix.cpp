@@ -9,6 +9,7 @@
 #endif
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -169,12 +170,81 @@ bool path_names(const std::filesystem::path& path, const file_id& id,
          st.st_nlink > 0;
 }
 
+#if defined(__linux__)
+namespace {
+
+// One flock(2) lock as /proc/locks and /proc/PID/fdinfo/FD both print it,
+// "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF", less the leading
+// position number, which differs between the two. Blocked requests carry
+// "->" after the number and are skipped.
+struct kernel_lock {
+  std::string access;  // READ or WRITE
+  std::int64_t pid = 0;
+  std::string where;   // hex major:minor:inode
+  bool operator==(const kernel_lock&) const = default;
+};
+
+bool parse_kernel_lock(const std::string& line, kernel_lock& out) {
+  std::istringstream fields(line);
+  std::string num, type, advisory;
+  fields >> num >> type;
+  if (type != "FLOCK") return false;
+  fields >> advisory >> out.access >> out.pid >> out.where;
+  return !fields.fail();
+}
+
+// True when some descriptor of process pid is on the open file that
+// carries lock: fdinfo lists the locks of each descriptor's open file.
+bool has_lock_descriptor(const std::filesystem::path& fdinfo_dir,
+                         const kernel_lock& lock) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (fs::directory_iterator it(fdinfo_dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::ifstream in(it->path());
+    std::string line;
+    while (std::getline(in, line)) {
+      kernel_lock l;
+      if (line.rfind("lock:", 0) == 0 && parse_kernel_lock(line.substr(5), l) &&
+          l == lock) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// The processes that keep lock alive. /proc/locks names the process that
+// took it, which may have exited (or whose pid may now be someone else's)
+// while a descriptor it passed on, say to a daemon started under flock(1),
+// still holds the lock; then every process is searched for a descriptor on
+// the locked open file. Other users' fdinfo is unreadable without
+// privilege: the taker's pid is kept when nothing is found.
+std::vector<std::int64_t> lock_keepers(const kernel_lock& lock) {
+  namespace fs = std::filesystem;
+  const auto taker = fs::path("/proc") / std::to_string(lock.pid) / "fdinfo";
+  if (lock.pid > 0 && has_lock_descriptor(taker, lock)) return {lock.pid};
+  std::vector<std::int64_t> pids;
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (has_lock_descriptor(it->path() / "fdinfo", lock)) {
+      pids.push_back(std::stoll(name));
+    }
+  }
+  if (pids.empty()) pids.push_back(lock.pid);
+  return pids;
+}
+
+}  // namespace
+#endif
+
 std::vector<holder_info> os_lock_holders(const file_id& id) {
   std::vector<holder_info> out;
 #if defined(__linux__)
-  // Lines look like "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF";
-  // blocked requests carry "->" after the number and are skipped. The
-  // device is printed as hex major:minor.
+  // The device is printed as hex major:minor.
   std::ifstream in("/proc/locks");
   const auto dev = static_cast<dev_t>(id.device);
   std::ostringstream want;
@@ -186,19 +256,16 @@ std::vector<holder_info> os_lock_holders(const file_id& id) {
   want << minor(dev) << ':' << std::dec << id.inode;
   std::string line;
   while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string num, type, advisory, access, where;
-    std::int64_t pid = 0;
-    fields >> num >> type;
-    if (type == "->" || type != "FLOCK") continue;
-    fields >> advisory >> access >> pid >> where;
-    if (where != want.str()) continue;
-    holder_info h;
-    h.pid = pid;
-    h.host = host_name();
-    h.command = process_command(pid);
-    h.mode = access == "READ" ? lock_mode::shared : lock_mode::exclusive;
-    out.push_back(std::move(h));
+    kernel_lock lock;
+    if (!parse_kernel_lock(line, lock) || lock.where != want.str()) continue;
+    for (const auto pid : lock_keepers(lock)) {
+      holder_info h;
+      h.pid = pid;
+      h.host = host_name();
+      h.command = process_command(pid);
+      h.mode = lock.access == "READ" ? lock_mode::shared : lock_mode::exclusive;
+      out.push_back(std::move(h));
+    }
   }
 #else
   (void)id;
