@@ -1,12 +1,13 @@
 #include "acquire.hpp"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 
 #include "duration.hpp"
 #include "fd_lock.hpp"
+#include "filelock/inspect.hpp"
+#include "json_output.hpp"
+#include "process.hpp"
 
 namespace filelock::cli {
 namespace {
@@ -23,7 +24,7 @@ std::optional<holder_info> other_holder(int fd) {
   const auto path = descriptor_path(fd);
   if (path.empty() || path.front() != '/') return std::nullopt;
   for (auto& h : file_lock(path).holders()) {
-    if (h.pid != static_cast<std::int64_t>(::getpid())) return h;
+    if (h.pid != current_pid()) return h;
   }
   return std::nullopt;
 }
@@ -81,31 +82,174 @@ int acquire_fd(const acquire_args& a) {
   return report_fd_failure(a.fd, ec);
 }
 
+
+std::optional<std::chrono::milliseconds> lifetime_of(const acquire_args& a) {
+  if (a.lifetime.empty()) return std::nullopt;
+  std::string why;
+  const auto d = parse_duration(a.lifetime, why);
+  return std::chrono::ceil<std::chrono::milliseconds>(*d);
+}
+
+std::string local_host() { return host_name(); }
+
+std::string describe_soft_busy(const acquire_args& a,
+                               const std::optional<holder_info>& holder,
+                               bool timed_out) {
+  std::string who = "held by another process";
+  if (holder) {
+    who = "held by " + describe_owner(*holder);
+    // A second acquire from the same shell is not reentrant: the lock
+    // belongs to the shell, not to either command, and counting would make
+    // one release leave it held or the other release free it early.
+    if (holder->pid == owner_process(a.owner_pid) &&
+        holder->host == local_host()) {
+      who += ", the calling process itself: release it first";
+    }
+  }
+  const std::string path = "'" + a.lock.path + "'";
+  if (!timed_out) return "cannot lock " + path + ": " + who;
+  std::string why;
+  const auto waited = parse_duration(a.lock.timeout, why);
+  return "timed out after " +
+         (waited ? format_duration(*waited) : a.lock.timeout) +
+         " waiting for " + path + " (" + who + ")";
+}
+
+void print_record(const acquire_args& a, const std::string& token) {
+  json lock;
+  try {
+    lock = report_json(inspect(a.lock.path, lock_kind::soft));
+  } catch (const filelock::error& e) {
+    // We hold the lock; only the read-back failed. Say what we know.
+    say("warning: cannot read back '" + a.lock.path +
+        "': " + e.code().message());
+    lock = json::object();
+    put_path(lock, a.lock.path);
+    lock["state"] = "held";
+    lock["kind"] = "soft";
+    lock["mode"] = "exclusive";
+  }
+  const auto lifetime = lifetime_of(a);
+  lock["lifetime"] =
+      lifetime ? json(std::chrono::duration<double>(*lifetime).count())
+               : json(nullptr);
+  lock["token"] = token;
+  print_json({{"filelock", kJsonSchemaVersion}, {"lock", std::move(lock)}});
+}
+
+int acquire_soft(const acquire_args& a) {
+  const auto& la = a.lock;
+  lock_options opts;
+  opts.kind = lock_kind::soft;
+  opts.file_mode = la.perms();
+  opts.lifetime = lifetime_of(a);
+  opts.owner_pid = owner_process(a.owner_pid);
+  file_lock lock(la.path, opts);
+
+  const auto wait = la.wait();
+  deadline until;
+  if (wait) until = steady_clock::now() + *wait;
+  if (la.verbose && (!wait || wait->count() > 0)) {
+    say("waiting for soft lock on '" + la.path + "' for pid " +
+        std::to_string(*opts.owner_pid));
+  }
+  const auto started = steady_clock::now();
+  auto r = lock.acquire_until(until, la.mode());
+
+  switch (r.status) {
+    case acquire_status::acquired:
+      break;
+    case acquire_status::busy:
+    case acquire_status::timed_out:
+      if (!la.quiet) {
+        say(describe_soft_busy(a, r.holder,
+                               r.status == acquire_status::timed_out));
+      }
+      return la.conflict_exit;
+    case acquire_status::cancelled:
+    case acquire_status::failed:
+      if (r.error == errc::shared_soft_unsupported) {
+        say("cannot lock '" + la.path +
+            "' shared: a lock that outlives the command is a soft lock, "
+            "and soft locks are exclusive only");
+        return to_int(exit_code::usage);
+      }
+      say(describe_failure(r.operation, la.path, r.error));
+      return to_int(code_for(r.operation, r.error));
+  }
+
+  const std::string token = r.lock.detach();
+  if (la.verbose) {
+    say("got soft lock on '" + la.path + "' for pid " +
+        std::to_string(*opts.owner_pid) + " after " +
+        format_duration(steady_clock::now() - started));
+  }
+  if (a.json) print_record(a, token);
+  return to_int(exit_code::ok);
+}
+
 }  // namespace
+
+std::int64_t owner_process(std::int64_t owner_pid_option) {
+  return owner_pid_option > 0 ? owner_pid_option
+                              : parent_pid();
+}
 
 CLI::App* setup_acquire(CLI::App& app, acquire_args& a) {
   auto* cmd = app.add_subcommand(
       "acquire", "Take a lock that stays held after this command returns");
   cmd->footer(
-      "Example:\n  exec 9>/tmp/job.lock\n  filelock acquire -w 10 --fd 9\n"
-      "  ... critical section ...\n  filelock release --fd 9");
+      "Examples:\n  filelock acquire -w 10 /tmp/job.lock   # owned by this "
+      "shell\n  filelock release /tmp/job.lock\n\n  exec 9>/tmp/job.lock\n"
+      "  filelock acquire --fd 9\n  filelock release --fd 9");
   add_lock_options(*cmd, a.lock);
-  cmd->add_option("--fd", a.fd,
-                  "Lock the descriptor N that the calling shell opened "
-                  "(exec N>FILE), as flock N does")
-      ->type_name("N")
-      ->check(CLI::NonNegativeNumber)
-      ->required();
+  auto* path = cmd->add_option(
+      "LOCK", a.lock.path,
+      "The soft lock to take (a marker file holding the owner record)");
+  auto* fd = cmd->add_option("--fd", a.fd,
+                             "Instead, lock the descriptor N that the "
+                             "calling shell opened (exec N>FILE), as flock N "
+                             "does")
+                 ->type_name("N")
+                 ->check(CLI::NonNegativeNumber);
+  fd->excludes(path);
+  auto* lifetime =
+      cmd->add_option("--lifetime", a.lifetime,
+                      "Make the soft lock a lease that is stale DURATION "
+                      "after it was taken, even if its owner lives")
+          ->type_name("DURATION")
+          ->check([](const std::string& text) {
+            std::string why;
+            return parse_duration(text, why) ? std::string() : why;
+          });
+  auto* owner = cmd->add_option("--owner-pid", a.owner_pid,
+                                "The process that owns the soft lock "
+                                "(default: the caller, i.e. our parent)")
+                    ->type_name("PID")
+                    ->check(CLI::PositiveNumber);
+  auto* js = cmd->add_flag("--json", a.json,
+                           "Print the owner record, token included, as "
+                           "JSON on stdout");
+  lifetime->excludes(fd);
+  owner->excludes(fd);
+  js->excludes(fd);
   return cmd;
 }
 
 int run_acquire(const acquire_args& a) {
-  if (!a.lock.file_mode.empty()) {
-    say("acquire: --mode has no effect with --fd (the shell created the "
-        "file)");
+  if (a.fd >= 0) {
+    if (!a.lock.file_mode.empty()) {
+      say("acquire: --mode has no effect with --fd (the shell created the "
+          "file)");
+      return to_int(exit_code::usage);
+    }
+    return acquire_fd(a);
+  }
+  if (a.lock.path.empty()) {
+    say("acquire: give a LOCK path, or --fd N for a descriptor");
     return to_int(exit_code::usage);
   }
-  return acquire_fd(a);
+  return acquire_soft(a);
 }
 
 }  // namespace filelock::cli

@@ -101,8 +101,14 @@ exit_code code_for(std::string_view operation, const std::error_code& ec) {
     return exit_code::cannot_open;
   }
   if (ec == errc::lock_lost) return exit_code::lock_lost;
+  if (ec == errc::shared_soft_unsupported) return exit_code::usage;
   if (is_locking_unsupported(ec)) return exit_code::io_error;
-  if (ec.category() != std::system_category()) return exit_code::internal;
+  // The library also reports conditions through std::errc (the generic
+  // category), whose values are errno's too.
+  if (ec.category() != std::system_category() &&
+      ec.category() != std::generic_category()) {
+    return exit_code::internal;
+  }
   switch (ec.value()) {
     case EACCES:
     case EPERM:

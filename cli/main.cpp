@@ -8,10 +8,12 @@
 #include <string>
 
 #include "acquire.hpp"
+#include "break_stale.hpp"
 #include "common.hpp"
 #include "filelock/version.hpp"
 #include "release.hpp"
 #include "run.hpp"
+#include "status.hpp"
 
 int main(int argc, char** argv) {
   using namespace filelock::cli;
@@ -28,6 +30,10 @@ int main(int argc, char** argv) {
   auto* acquire_cmd = setup_acquire(app, acquire);
   release_args release;
   auto* release_cmd = setup_release(app, release);
+  status_args status;
+  auto* status_cmd = setup_status(app, status);
+  break_stale_args breaker;
+  auto* break_cmd = setup_break_stale(app, breaker);
 
   // For `run`, everything after the first `--` is the command, verbatim;
   // CLI11 sees only what comes before it.
@@ -67,6 +73,8 @@ int main(int argc, char** argv) {
     }
     if (acquire_cmd->parsed()) return run_acquire(acquire);
     if (release_cmd->parsed()) return run_release(release);
+    if (status_cmd->parsed()) return run_status(status);
+    if (break_cmd->parsed()) return run_break_stale(breaker);
   } catch (const std::exception& e) {
     say(std::string("internal error: ") + e.what());
     return to_int(exit_code::internal);

@@ -1,25 +1,14 @@
 #include "release.hpp"
 
+#include "acquire.hpp"
 #include "fd_lock.hpp"
+#include "filelock/inspect.hpp"
+#include "json_output.hpp"
 
 namespace filelock::cli {
+namespace {
 
-CLI::App* setup_release(CLI::App& app, release_args& a) {
-  auto* cmd = app.add_subcommand(
-      "release", "Give back a lock taken with filelock acquire");
-  cmd->add_option("--fd", a.fd,
-                  "Unlock the descriptor N that the calling shell opened, "
-                  "as flock -u N does")
-      ->type_name("N")
-      ->check(CLI::NonNegativeNumber)
-      ->required();
-  auto* v = cmd->add_flag("-v,--verbose", a.verbose, "Say what was released");
-  auto* q = cmd->add_flag("-q,--quiet", a.quiet, "Say nothing on success");
-  v->excludes(q);
-  return cmd;
-}
-
-int run_release(const release_args& a) {
+int release_fd(const release_args& a) {
   std::error_code ec;
   unlock_descriptor(a.fd, ec);
   if (ec == std::errc::bad_file_descriptor) {
@@ -34,6 +23,132 @@ int run_release(const release_args& a) {
   }
   if (a.verbose) say("released descriptor " + std::to_string(a.fd));
   return to_int(exit_code::ok);
+}
+
+std::string_view outcome_name(release_outcome o) {
+  switch (o) {
+    case release_outcome::released: return "released";
+    case release_outcome::not_held: return "not_held";
+    case release_outcome::not_owner: return "not_owner";
+    case release_outcome::os_locked: return "os_locked";
+  }
+  return "unknown";
+}
+
+std::string owner_text(const release_report& rep) {
+  if (rep.owner_unknown) return "an unknown owner";
+  if (rep.owner) return describe_owner(*rep.owner);
+  return "another process";
+}
+
+// The status and the message (empty: nothing to say) for an outcome.
+std::pair<exit_code, std::string> judge(const release_args& a,
+                                        const release_report& rep,
+                                        std::int64_t caller) {
+  const std::string p = "'" + a.path + "'";
+  switch (rep.outcome) {
+    case release_outcome::released:
+      if (!a.verbose) return {exit_code::ok, {}};
+      return {exit_code::ok, "released " + p + " (was held by " +
+                                 owner_text(rep) + ")"};
+    case release_outcome::not_held:
+      // Nothing to remove is what --force asks for; without it, the caller
+      // believed it held a lock that is gone (released twice, or broken
+      // as stale): exclusion may have failed, and a script should know.
+      if (a.force) {
+        return {exit_code::ok, a.verbose ? p + " was not held" : ""};
+      }
+      return {exit_code::lock_lost,
+              "cannot release " + p +
+                  ": not held (already released, or broken as stale)"};
+    case release_outcome::not_owner:
+      return {exit_code::no_permission,
+              "cannot release " + p + ": held by " + owner_text(rep) +
+                  ", not by pid " + std::to_string(caller) +
+                  (a.token.empty() ? "" : " nor with this token") +
+                  " (--force releases it anyway)"};
+    case release_outcome::os_locked:
+      return {exit_code::no_permission,
+              "cannot release " + p + ": it is an OS lock held by " +
+                  owner_text(rep) +
+                  ", which the kernel releases when its holder exits"};
+  }
+  return {exit_code::internal, "unknown release outcome"};
+}
+
+int release_soft_lock(const release_args& a) {
+  release_options opts;
+  const auto caller = owner_process(a.owner_pid);
+  opts.owner_pid = caller;
+  opts.token = a.token;
+  opts.force = a.force;
+
+  json doc = {{"filelock", kJsonSchemaVersion}};
+  put_path(doc, a.path);
+  exit_code code = exit_code::ok;
+  try {
+    const auto rep = release_soft(a.path, opts);
+    const auto [c, message] = judge(a, rep, caller);
+    code = c;
+    if (!message.empty() && (code != exit_code::ok || !a.quiet)) {
+      say(message);
+    }
+    doc["outcome"] = outcome_name(rep.outcome);
+    doc["owner"] = rep.owner ? holder_json(*rep.owner) : json(nullptr);
+    doc["owner_unknown"] = rep.owner_unknown;
+    if (code != exit_code::ok) doc["error"] = error_json(code, message);
+  } catch (const filelock::error& e) {
+    code = code_for(e.operation(), e.code());
+    const auto message = describe_failure(e.operation(), a.path, e.code());
+    say(message);
+    doc["outcome"] = "error";
+    doc["error"] = error_json(code, message);
+  }
+  doc["exit_status"] = to_int(code);
+  if (a.json) print_json(doc);
+  return to_int(code);
+}
+
+}  // namespace
+
+CLI::App* setup_release(CLI::App& app, release_args& a) {
+  auto* cmd = app.add_subcommand(
+      "release", "Give back a lock taken with filelock acquire");
+  auto* path = cmd->add_option("LOCK", a.path, "The soft lock to release");
+  auto* fd = cmd->add_option("--fd", a.fd,
+                             "Instead, unlock the descriptor N that the "
+                             "calling shell opened, as flock -u N does")
+                 ->type_name("N")
+                 ->check(CLI::NonNegativeNumber);
+  fd->excludes(path);
+  auto* token = cmd->add_option("--token", a.token,
+                                "Release as the holder of this token "
+                                "(printed by acquire --json)")
+                    ->type_name("TOKEN");
+  auto* owner = cmd->add_option("--owner-pid", a.owner_pid,
+                                "Release as this owner process (default: "
+                                "the caller, i.e. our parent)")
+                    ->type_name("PID")
+                    ->check(CLI::PositiveNumber);
+  auto* force = cmd->add_flag("--force", a.force,
+                              "Release a soft lock whoever owns it");
+  auto* js = cmd->add_flag("--json", a.json,
+                           "Print the outcome as JSON on stdout");
+  for (auto* o : {token, owner, force, js}) o->excludes(fd);
+  auto* v = cmd->add_flag("-v,--verbose", a.verbose, "Say what was released");
+  auto* q = cmd->add_flag("-q,--quiet", a.quiet,
+                          "Say nothing unless the release fails");
+  v->excludes(q);
+  return cmd;
+}
+
+int run_release(const release_args& a) {
+  if (a.fd >= 0) return release_fd(a);
+  if (a.path.empty()) {
+    say("release: give a LOCK path, or --fd N for a descriptor");
+    return to_int(exit_code::usage);
+  }
+  return release_soft_lock(a);
 }
 
 }  // namespace filelock::cli

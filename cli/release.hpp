@@ -1,16 +1,27 @@
+// filelock release [OPTIONS] LOCK
+//   Releases a soft lock taken with filelock acquire, only when the caller
+//   owns it: the owner process is our parent (or --owner-pid), or --token
+//   matches. --force releases whoever owns it.
 // filelock release [OPTIONS] --fd N
 //   Unlocks the descriptor N that the calling shell opened, as
 //   `flock -u 9` does.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
 
 #include "common.hpp"
 
 namespace filelock::cli {
 
 struct release_args {
+  std::string path;
   int fd = -1;  // --fd; -1 when not given
+  std::string token;
+  std::int64_t owner_pid = 0;  // 0: our parent
+  bool force = false;
+  bool json = false;
   bool verbose = false;
   bool quiet = false;
 };

@@ -225,7 +225,7 @@ probe() {
 }
 
 # A holder: `filelock run [OPTS] LOCK` whose command signals NAME.ready
-# once it runs, then waits for NAME.go. Sets HOLDER_PID (filelock's pid).
+# once it runs, then waits for NAME.go. Sets PID_NAME (filelock's pid).
 #   start_holder NAME LOCK [filelock options...]
 start_holder() {
   _n=$1
@@ -235,7 +235,6 @@ start_holder() {
   spawn "$FL" run "$@" "$_lock" -- sh -c '
     touch "$1.ready"
     while [ ! -e "$1.go" ]; do sleep 0.02; done' sh "$T/$_n"
-  HOLDER_PID=$SPAWNED
   eval "PID_$_n=\$SPAWNED"
   if ! wait_for_file "$T/$_n.ready" 10; then
     fail "holder $_n starts" "its command never ran"
@@ -248,6 +247,7 @@ start_holder() {
 # filelock's exit status.
 release_holder() {
   touch "$T/$1.go"
+  _p=
   eval "_p=\$PID_$1"
   wait "$_p"
   RC=$?
