@@ -1,0 +1,77 @@
+// Fixtures for the etcd tests: a private etcd server on loopback ports, and
+// child processes whose output lines the tests read.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace filelock::etcd_test {
+
+// The etcd binary (ETCD_BIN, else etcd on PATH), or empty.
+std::string etcd_binary();
+// The etcdctl binary, or empty.
+std::string etcdctl_binary();
+
+// A loopback port nobody listens on right now.
+int free_port();
+
+// A fresh single-member etcd on 127.0.0.1 with a temporary data directory,
+// fast elections (--heartbeat-interval 10 --election-timeout 50: healthy in
+// ~0.1 s, leases may be as short as 1 s). Stopped by its pid.
+class server {
+ public:
+  server();
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  const std::string& url() const { return url_; }  // http://127.0.0.1:PORT
+  std::string hostport() const;                      // 127.0.0.1:PORT
+  pid_t pid() const { return pid_; }
+  void freeze();  // SIGSTOP
+  void thaw();    // SIGCONT
+
+ private:
+  pid_t pid_ = -1;
+  std::string url_;
+  std::filesystem::path dir_;
+};
+
+// A child process; its stdout is read line by line.
+class process {
+ public:
+  process(std::vector<std::string> argv, std::vector<std::string> env = {});
+  ~process();
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  // The next output line, or nullopt on EOF or timeout.
+  std::optional<std::string> line(std::chrono::milliseconds timeout =
+                                      std::chrono::seconds(20));
+  // Waits for the exit status (128+N for signal N); nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout =
+                              std::chrono::seconds(20));
+  void signal(int sig);
+  void close_stdin();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  int in_ = -1;
+  std::string buffer_;
+  std::optional<int> status_;
+};
+
+// Runs argv to completion; returns the exit status and stdout.
+std::pair<int, std::string> run(std::vector<std::string> argv,
+                                std::vector<std::string> env = {});
+
+double seconds_since(std::chrono::steady_clock::time_point t);
+
+}  // namespace filelock::etcd_test
