@@ -19,6 +19,11 @@ struct child_spec {
   // A descriptor the command keeps open (the lock, when it is inherited);
   // -1 for none. Every other descriptor of ours is close-on-exec.
   int inherit_fd = -1;
+  // Called every tick_interval while the command runs (never when zero),
+  // from the thread that waits for it. Returning false terminates the
+  // command (SIGTERM); run keeps a soft lock's lease fresh this way.
+  std::function<bool()> on_tick;
+  std::chrono::milliseconds tick_interval{0};
 };
 
 struct child_result {

@@ -8,7 +8,9 @@
 #include <sys/prctl.h>
 #endif
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -128,8 +130,19 @@ int read_start_error(int fd) {
   return n == static_cast<ssize_t>(sizeof err) ? err : 0;
 }
 
-child_result wait_for(pid_t child) {
+// Milliseconds until the next tick, for poll(): -1 when there are none.
+int until_tick(const child_spec& spec,
+               std::chrono::steady_clock::time_point next) {
+  if (!spec.on_tick || spec.tick_interval.count() <= 0) return -1;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+      next - std::chrono::steady_clock::now());
+  return static_cast<int>(std::clamp<long long>(left.count(), 0, 1 << 30));
+}
+
+child_result wait_for(pid_t child, const child_spec& spec) {
   child_result result;
+  auto next_tick = std::chrono::steady_clock::now() + spec.tick_interval;
+  bool terminated = false;
   for (;;) {
     pollfd p{signal_pipe[0], POLLIN, 0};
     int status = 0;
@@ -143,7 +156,15 @@ child_result wait_for(pid_t child) {
       }
       return result;
     }
-    if (poll(&p, 1, -1) < 0 && errno != EINTR) return result;
+    const int timeout = until_tick(spec, next_tick);
+    if (poll(&p, 1, timeout) < 0 && errno != EINTR) return result;
+    if (timeout >= 0 && std::chrono::steady_clock::now() >= next_tick) {
+      next_tick = std::chrono::steady_clock::now() + spec.tick_interval;
+      if (!spec.on_tick() && !terminated) {
+        kill(child, SIGTERM);
+        terminated = true;
+      }
+    }
     unsigned char sigs[64];
     const ssize_t n = read(signal_pipe[0], sigs, sizeof sigs);
     for (ssize_t i = 0; i < n; ++i) {
@@ -185,7 +206,7 @@ child_result run_child(const child_spec& spec) {
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
   const int start_error = read_start_error(report[0]);
   close(report[0]);
-  child_result result = wait_for(child);
+  child_result result = wait_for(child, spec);
   if (start_error != 0) {
     result = {child_result::how::not_started, 0, start_error};
   }

@@ -1,8 +1,10 @@
 #include "run.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <sstream>
 
 #include "duration.hpp"
@@ -61,9 +63,12 @@ std::vector<std::string> child_env(const run_args& a, const guard* held) {
   std::vector<std::string> env = {
       "FILELOCK_PATH=" + (ec ? a.lock.path : abs.lexically_normal().string()),
       "FILELOCK_MODE=" + std::string(to_string(a.lock.mode())),
-      "FILELOCK_KIND=os",
+      "FILELOCK_KIND=" +
+          std::string(to_string(held ? held->kind() : lock_kind::os)),
   };
-  if (held != nullptr) {
+  // A soft lock has no descriptor; a nested run finds its ancestor as the
+  // owner recorded in the marker instead.
+  if (held != nullptr && held->native_handle() >= 0) {
     std::string list;
     if (const char* prev = std::getenv(kHeldVar)) list = prev;
     if (!list.empty()) list += ',';
@@ -81,12 +86,68 @@ int report_start_failure(const std::string& what, int err) {
                               : exit_code::not_executable);
 }
 
+// Keeps a soft lock's lease fresh while the command runs, and notices when
+// the lock is lost (its marker removed, or taken over after the lease ran
+// out, e.g. while filelock was stopped: C09).
+class lease_keeper {
+ public:
+  lease_keeper(const run_args& a, guard& held) : a_(a), held_(held) {}
+
+  // Every third of the lifetime, so that two late ticks in a row still
+  // renew in time; without a lifetime, once a second, only to notice loss.
+  std::chrono::milliseconds interval() const {
+    const auto lifetime = lifetime_of(a_);
+    if (!lifetime) return std::chrono::seconds(1);
+    return std::max(*lifetime / 3, std::chrono::milliseconds(10));
+  }
+
+  // False when the command is to be terminated.
+  bool tick() {
+    if (lost_) return true;
+    std::error_code ec;
+    held_.refresh(ec);
+    if (!ec) return true;
+    if (ec != errc::lock_lost) {
+      if (!warned_) say(describe_failure("refresh", a_.lock.path, ec));
+      warned_ = true;
+      return true;
+    }
+    lost_ = true;
+    say("lost the lock on '" + a_.lock.path +
+        "': its marker was removed or taken over" +
+        (a_.kill_on_loss ? "; terminating the command" : ""));
+    return !a_.kill_on_loss;
+  }
+
+  bool lost() const { return lost_; }
+
+  static std::optional<std::chrono::milliseconds> lifetime_of(
+      const run_args& a) {
+    if (a.lifetime.empty()) return std::nullopt;
+    std::string why;
+    auto d = parse_duration(a.lifetime, why);
+    if (!d) return std::nullopt;
+    return std::chrono::ceil<std::chrono::milliseconds>(*d);
+  }
+
+ private:
+  const run_args& a_;
+  guard& held_;
+  bool lost_ = false;
+  bool warned_ = false;
+};
+
 // Runs the command while `held` (null when an ancestor holds the lock for
 // us) stays held, and returns the status filelock exits with.
-int run_command(const run_args& a, guard* held) {
+int run_command(const run_args& a, guard* held,
+                lease_keeper* lease = nullptr) {
   child_spec spec;
   spec.argv = child_argv(a);
   spec.env = child_env(a, held);
+  if (lease != nullptr) {
+    spec.tick_interval = lease->interval();
+    spec.on_tick = [lease] { return lease->tick(); };
+  }
   if (held != nullptr && a.inherit) spec.inherit_fd = held->native_handle();
   if (a.lock.verbose) say("running " + spec.argv.front());
 
@@ -112,11 +173,75 @@ void warn_if_not_intact(const run_args& a, guard& held) {
   }
 }
 
+lock_kind kind_of(const run_args& a) {
+  if (a.kind == "os") return lock_kind::os;
+  if (a.kind == "soft") return lock_kind::soft;
+  return lock_kind::automatic;
+}
+
+std::string command_text(const run_args& a) {
+  if (!a.shell_command.empty()) return a.shell_command;
+  std::string text;
+  for (const auto& word : a.command) {
+    if (!text.empty()) text += ' ';
+    text += word;
+  }
+  return text;
+}
+
+lock_options options_for(const run_args& a) {
+  lock_options opts;
+  opts.file_mode = a.lock.perms();
+  opts.kind = kind_of(a);
+  opts.lifetime = lease_keeper::lifetime_of(a);
+  opts.command = command_text(a);
+  if (a.lock.verbose) {
+    // Both attempts (the first try and the wait) say the same things.
+    auto said = std::make_shared<std::vector<std::string>>();
+    opts.on_diagnostic = [said](std::string_view line) {
+      if (std::find(said->begin(), said->end(), line) != said->end()) return;
+      said->emplace_back(line);
+      say(line);
+    };
+  }
+  return opts;
+}
+
+// The soft lock's loss, which the kernel's lock cannot suffer this way,
+// turns into exit status 79 whatever the command's status was.
+int finish(const run_args& a, guard& held, lease_keeper& lease, int status) {
+  if (held.kind() == lock_kind::soft) {
+    lease.tick();  // a last look: lost while the command was ending?
+    if (lease.lost()) {
+      std::error_code ignored;
+      held.release(ignored);
+      return to_int(exit_code::lock_lost);
+    }
+  } else {
+    warn_if_not_intact(a, held);
+  }
+  std::error_code ec;
+  held.release(ec);
+  if (ec) say(describe_failure("unlock", a.lock.path, ec));
+  return status;
+}
+
 int acquire_and_run(const run_args& a) {
   const auto& la = a.lock;
-  lock_options opts;
-  opts.file_mode = la.perms();
-  file_lock lock(la.path, opts);
+  if (a.kind == "soft" && la.shared) {
+    say("run: a soft lock is exclusive only; -s needs --kind os");
+    return to_int(exit_code::usage);
+  }
+  if (!a.lifetime.empty()) {
+    std::string why;
+    const auto d = parse_duration(a.lifetime, why);
+    if (d && d->count() <= 0) why = "a lifetime must be positive";
+    if (!why.empty() || !d) {
+      say("run: bad --lifetime '" + a.lifetime + "': " + why);
+      return to_int(exit_code::usage);
+    }
+  }
+  file_lock lock(la.path, options_for(a));
 
   // One attempt first: it decides whether there is anybody to wait for,
   // and whether that somebody is our own ancestor (a nested run).
@@ -171,12 +296,13 @@ int acquire_and_run(const run_args& a) {
       return to_int(code_for(r.operation, r.error));
   }
 
-  const int status = run_command(a, &r.lock);
-  warn_if_not_intact(a, r.lock);
-  std::error_code ec;
-  r.lock.release(ec);
-  if (ec) say(describe_failure("unlock", la.path, ec));
-  return status;
+  if (la.verbose && r.lock.kind() == lock_kind::soft) {
+    say("holding a soft lock on '" + la.path + "'");
+  }
+  lease_keeper lease(a, r.lock);
+  const bool soft = r.lock.kind() == lock_kind::soft;
+  const int status = run_command(a, &r.lock, soft ? &lease : nullptr);
+  return finish(a, r.lock, lease, status);
 }
 
 }  // namespace
@@ -198,6 +324,19 @@ CLI::App* setup_run(CLI::App& app, run_args& a) {
   cmd->add_flag("-F,--no-fork", a.no_fork,
                 "Replace filelock with the command, which then holds the "
                 "lock itself (no signal forwarding)");
+  cmd->add_option("--kind", a.kind,
+                  "os: the kernel's lock; soft: a marker file (any "
+                  "filesystem, exclusive only); auto: os, or soft where the "
+                  "filesystem refuses OS locks")
+      ->check(CLI::IsMember({"os", "soft", "auto"}))
+      ->default_str("auto");
+  cmd->add_option("--lifetime", a.lifetime,
+                  "Soft lock: a lease of DURATION, renewed while the "
+                  "command runs; others may break it once it runs out")
+      ->type_name("DURATION");
+  cmd->add_flag("--kill-on-loss", a.kill_on_loss,
+                "Soft lock: terminate the command (SIGTERM) if the lock is "
+                "lost while it runs (exit status 79 either way)");
   cmd->add_flag("-o,--close", a.close_fd,
                 "Do not let the command inherit the lock (the default; "
                 "accepted for flock(1) scripts)");

@@ -18,6 +18,9 @@ struct run_args {
   bool inherit = false;  // the command keeps the lock descriptor
   bool no_fork = false;  // -F: exec the command in place
   bool close_fd = false; // -o: flock(1)'s spelling of our default
+  std::string kind = "auto";  // --kind os|soft|auto
+  std::string lifetime;       // --lifetime, raw text (soft locks)
+  bool kill_on_loss = false;  // --kill-on-loss: TERM the command
 };
 
 CLI::App* setup_run(CLI::App& app, run_args& args);

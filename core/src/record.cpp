@@ -243,7 +243,9 @@ std::optional<wall_time> parse_time(std::string_view s) {
 }
 
 std::string to_json(const owner_record& r) {
-  json j;
+  // Insertion order, so that a person reading it with cat sees the
+  // format version and the owner first.
+  nlohmann::ordered_json j;
   j["filelock"] = kRecordVersion;
   j["pid"] = r.pid;
   if (!r.start.empty()) j["start"] = r.start;
@@ -258,7 +260,9 @@ std::string to_json(const owner_record& r) {
   if (!r.command.empty()) j["command"] = r.command;
   // Invalid UTF-8 in a command line is replaced rather than refused: the
   // record must always be writable, and the command is only shown.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return j.dump(-1, ' ', false,
+                nlohmann::ordered_json::error_handler_t::replace) +
+         "\n";
 }
 
 parse_result parse_record(std::string_view text) {
