@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "backend.hpp"
+#include "etcd/backend_etcd.hpp"
 #include "holding.hpp"
 #include "platform.hpp"
 
@@ -99,6 +100,16 @@ void guard::release() {
   if (ec) throw error("unlock", std::move(p), ec);
 }
 
+void guard::release_to_inheritors(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!holding_) {
+    ec = make_error_code(errc::not_held);
+    return;
+  }
+  auto h = std::move(holding_);
+  h->release_to_inheritors(ec);
+}
+
 void guard::release(std::error_code& ec) noexcept {
   ec.clear();
   if (!holding_) {
@@ -119,6 +130,8 @@ namespace {
 // by a failed OS attempt would look to the soft lock like a marker with an
 // unknown owner, held forever.
 acquire_result dispatch(const detail::request& r) noexcept {
+  // An etcd name is never a file path (see etcd.hpp), whatever the kind.
+  if (detail::names_etcd(r.path)) return detail::etcd_acquire(r);
   switch (r.options.kind) {
     case lock_kind::os:
       return detail::os_acquire(r);

@@ -437,3 +437,93 @@ TEST_CASE("the fence lets a resource refuse a stale holder") {
   CHECK_FALSE(guarded(old_key, old_fence));
   CHECK(guarded(second.monitor->key(), second.monitor->fence()));
 }
+
+TEST_CASE("a one-sided cut: the holder knows it lost before anyone acquires") {
+  server s;
+  filelock::etcd_test::proxy cut(s.port());
+  std::atomic<bool> lost{false};
+  std::atomic<steady_clock::rep> lost_at{0};
+  auto o = quick(2s);
+  o.on_lost = [&](std::string_view) {
+    lost_at = steady_clock::now().time_since_epoch().count();
+    lost = true;
+  };
+  fe::lock behind("etcd://" + cut.hostport() + "/cut", o);
+  auto h = behind.acquire_until(std::nullopt, lock_mode::exclusive);
+  REQUIRE(h.result.acquired());
+
+  cut.freeze();
+  fe::lock direct(name_on(s, "cut"), quick());
+  auto a = direct.acquire_until(in(15s), lock_mode::exclusive);
+  const auto acquired_at = steady_clock::now().time_since_epoch().count();
+  REQUIRE(a.result.acquired());
+  REQUIRE(lost);
+  // The loss was known locally before etcd could hand the lock on, with
+  // room to spare for stopping a command (filelock run stops it at
+  // safe_until - margin - grace).
+  CHECK(lost_at.load() < acquired_at);
+  CHECK(h.monitor->safe_until().time_since_epoch().count() < acquired_at);
+  cut.thaw();
+  std::error_code ec;
+  h.result.lock.release(ec);
+}
+
+TEST_CASE("a wall clock hours off changes nothing (libfaketime)") {
+  const char* lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+  if (::access(lib, R_OK) != 0) {
+    MESSAGE("SKIPPED: no libfaketime; the design reads only the steady "
+            "clock and server revisions, never the wall clock");
+    return;
+  }
+  server s;
+  // The holder's wall clock runs 5 hours ahead: it renews and holds for
+  // three TTLs without losing anything, and a waiter gets the lock the
+  // moment it lets go. Only the wall clock is shifted: libfaketime shifts
+  // CLOCK_MONOTONIC in user space only, while the kernel's timed waits
+  // keep the real one, so a shifted steady clock would test libfaketime.
+  process h({FILELOCK_ETCD_HELPER, name_on(s, "clock"), "x", "1", "3000"},
+            {"LD_PRELOAD=" + std::string(lib), "FAKETIME=+5h",
+             "FAKETIME_DONT_FAKE_MONOTONIC=1"});
+  auto line = h.line();
+  REQUIRE(line);
+  fence_of(*line);
+  auto st = fe::inspect(name_on(s, "clock"), quick());
+  REQUIRE(st.entries.size() == 1);
+  REQUIRE(st.entries[0].holder.since.has_value());
+  CHECK(*st.entries[0].holder.since >
+        std::chrono::system_clock::now() + 4h);  // the offset is real
+  fe::lock waiter(name_on(s, "clock"), quick());
+  auto start = steady_clock::now();
+  auto a = waiter.acquire_until(in(10s), lock_mode::exclusive);
+  REQUIRE(a.result.acquired());
+  const double waited = filelock::etcd_test::seconds_since(start);
+  CHECK(waited > 2.5);
+  CHECK(waited < 4.5);
+  CHECK(h.line() == std::optional<std::string>("released"));
+  CHECK(h.wait() == std::optional<int>(0));
+}
+
+TEST_CASE("file_lock takes an etcd name through the etcd backend") {
+  server s;
+  filelock::lock_options o;
+  o.command = "through file_lock";
+  filelock::file_lock l(name_on(s, "fl"), o);
+  auto g = l.acquire();
+  std::error_code ec;
+  CHECK(g.is_intact(ec));
+  CHECK(g.path() == name_on(s, "fl"));
+  auto st = fe::inspect(name_on(s, "fl"), quick());
+  REQUIRE(st.entries.size() == 1);
+  CHECK(st.entries[0].holder.command == "through file_lock");
+  CHECK_FALSE(l.try_acquire().has_value());  // not reentrant: a new lease
+  CHECK(keys_under(s, "fl") == 1);
+  g.release();
+  CHECK(keys_under(s, "fl") == 0);
+  // Nobody listens there: unavailable, not "no such file".
+  filelock::file_lock down(
+      "etcd://127.0.0.1:" + std::to_string(filelock::etcd_test::free_port()) +
+      "/x");
+  auto r = down.acquire_until(std::nullopt, lock_mode::exclusive);
+  CHECK(r.status == acquire_status::failed);
+  CHECK(r.error == fe::errc::unavailable);
+}

@@ -173,8 +173,83 @@ server::~server() {
 }
 
 std::string server::hostport() const { return url_.substr(7); }
+int server::port() const { return std::stoi(url_.substr(url_.rfind(':') + 1)); }
 void server::freeze() { ::kill(pid_, SIGSTOP); }
 void server::thaw() { ::kill(pid_, SIGCONT); }
+
+proxy::proxy(int target_port) : target_(target_port) {
+  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(listener_, 16) != 0 ||
+      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    throw std::runtime_error("proxy: cannot listen");
+  }
+  port_ = ntohs(a.sin_port);
+  acceptor_ = std::thread([this] { serve(); });
+}
+
+proxy::~proxy() {
+  done_ = true;
+  acceptor_.join();
+  {
+    std::lock_guard lk(mutex_);
+    for (int s : sockets_) ::shutdown(s, SHUT_RDWR);
+  }
+  for (auto& t : threads_) t.join();
+  for (int s : sockets_) ::close(s);
+  ::close(listener_);
+}
+
+std::string proxy::hostport() const {
+  return "127.0.0.1:" + std::to_string(port_);
+}
+
+void proxy::serve() {
+  while (!done_) {
+    pollfd p{listener_, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    int in = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (in < 0) continue;
+    int out = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(target_));
+    if (::connect(out, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(in);
+      ::close(out);
+      continue;
+    }
+    std::lock_guard lk(mutex_);
+    sockets_.push_back(in);
+    sockets_.push_back(out);
+    threads_.emplace_back([this, in, out] { pump(in, out); });
+    threads_.emplace_back([this, in, out] { pump(out, in); });
+  }
+}
+
+void proxy::pump(int from, int to) {
+  char buf[4096];
+  while (!done_) {
+    if (frozen_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    pollfd p{from, POLLIN, 0};
+    if (::poll(&p, 1, 20) <= 0) continue;
+    if (frozen_) continue;
+    auto n = ::read(from, buf, sizeof buf);
+    if (n <= 0) {
+      ::shutdown(to, SHUT_WR);
+      return;
+    }
+    if (::send(to, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n) return;
+  }
+}
 
 process::process(std::vector<std::string> argv, std::vector<std::string> env) {
   // stdin is a pipe we keep open: a helper told to hold "until stdin

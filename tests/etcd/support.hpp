@@ -4,7 +4,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -32,6 +35,7 @@ class server {
 
   const std::string& url() const { return url_; }  // http://127.0.0.1:PORT
   std::string hostport() const;                      // 127.0.0.1:PORT
+  int port() const;
   pid_t pid() const { return pid_; }
   void freeze();  // SIGSTOP
   void thaw();    // SIGCONT
@@ -40,6 +44,34 @@ class server {
   pid_t pid_ = -1;
   std::string url_;
   std::filesystem::path dir_;
+};
+
+// A TCP proxy on a loopback port to `target_port`. freeze() stops it
+// forwarding in both directions (bytes stay queued in the kernel, as with
+// a proxy process stopped by SIGSTOP): a one-sided network cut for the
+// clients that go through it.
+class proxy {
+ public:
+  explicit proxy(int target_port);
+  ~proxy();
+  proxy(const proxy&) = delete;
+  proxy& operator=(const proxy&) = delete;
+  std::string hostport() const;
+  void freeze() { frozen_ = true; }
+  void thaw() { frozen_ = false; }
+
+ private:
+  void serve();
+  void pump(int a, int b);
+  int listener_ = -1;
+  int port_ = 0;
+  int target_;
+  std::atomic<bool> frozen_{false};
+  std::atomic<bool> done_{false};
+  std::mutex mutex_;
+  std::thread acceptor_;
+  std::vector<std::thread> threads_;
+  std::vector<int> sockets_;
 };
 
 // A child process; its stdout is read line by line.

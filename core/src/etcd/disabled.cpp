@@ -1,6 +1,7 @@
 // The etcd API in a build without the backend (FILELOCK_WITH_ETCD=OFF):
 // every entry point reports errc::not_built, so that an etcd name gets a
 // clear error instead of being taken for a file path.
+#include "etcd/backend_etcd.hpp"
 #include "filelock/etcd.hpp"
 
 namespace filelock::etcd {
@@ -40,3 +41,15 @@ release_outcome release_key(std::string_view name, std::string_view,
 }
 
 }  // namespace filelock::etcd
+
+namespace filelock::detail {
+
+acquire_result etcd_acquire(const request&) noexcept {
+  acquire_result r;
+  r.status = acquire_status::failed;
+  r.operation = "lock";
+  r.error = etcd::make_error_code(etcd::errc::not_built);
+  return r;
+}
+
+}  // namespace filelock::detail

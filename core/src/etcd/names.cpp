@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "etcd/backend_etcd.hpp"
 #include "filelock/etcd.hpp"
 
 namespace filelock::etcd {
@@ -160,3 +161,15 @@ steady_clock::time_point lease_monitor::confirmed_at() const noexcept {
 }
 
 }  // namespace filelock::etcd
+
+namespace filelock::detail {
+
+bool names_etcd(const std::filesystem::path& path) noexcept {
+  try {
+    return etcd::is_etcd_name(path.string());
+  } catch (...) {
+    return false;  // not representable as a narrow string: not our form
+  }
+}
+
+}  // namespace filelock::detail

@@ -3,6 +3,7 @@
 #include <optional>
 #include <utility>
 
+#include "etcd/backend_etcd.hpp"
 #include "etcd/client.hpp"
 #include "etcd/session.hpp"
 #include "platform.hpp"
@@ -340,3 +341,29 @@ acquired lock::acquire_until(deadline until, lock_mode mode,
 }
 
 }  // namespace filelock::etcd
+
+namespace filelock::detail {
+
+acquire_result etcd_acquire(const request& r) noexcept {
+  etcd::options o;
+  try {
+    etcd::apply_environment(o);
+  } catch (const filelock::error& e) {
+    acquire_result failed;
+    failed.operation = e.operation();
+    failed.error = e.code();
+    return failed;
+  }
+  if (r.options.lifetime) {
+    o.lease_ttl = std::max(
+        std::chrono::seconds(1),
+        std::chrono::ceil<std::chrono::seconds>(*r.options.lifetime));
+  }
+  o.command = r.options.command;
+  o.owner_pid = r.options.owner_pid;
+  o.on_diagnostic = r.options.on_diagnostic;
+  etcd::lock l(r.path.string(), std::move(o));
+  return std::move(l.acquire_until(r.until, r.mode, r.stop).result);
+}
+
+}  // namespace filelock::detail
