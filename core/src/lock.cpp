@@ -100,16 +100,6 @@ void guard::release() {
   if (ec) throw error("unlock", std::move(p), ec);
 }
 
-void guard::release_to_inheritors(std::error_code& ec) noexcept {
-  ec.clear();
-  if (!holding_) {
-    ec = make_error_code(errc::not_held);
-    return;
-  }
-  auto h = std::move(holding_);
-  h->release_to_inheritors(ec);
-}
-
 void guard::release(std::error_code& ec) noexcept {
   ec.clear();
   if (!holding_) {
