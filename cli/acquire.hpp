@@ -15,9 +15,9 @@
 namespace filelock::cli {
 
 struct acquire_args {
-  lock_args lock;      // lock.path is empty with --fd
-  int fd = -1;         // --fd; -1 when not given
-  std::string lifetime;  // raw text, checked by parse_duration
+  lock_args lock;              // lock.path is empty with --fd
+  int fd = -1;                 // --fd; -1 when not given
+  std::string lifetime;        // raw text, checked by parse_duration
   std::int64_t owner_pid = 0;  // 0: our parent
   bool json = false;
 };

@@ -12,19 +12,26 @@ namespace {
 // rather than borrowed from the library.
 std::string_view outcome_name(break_outcome o) {
   switch (o) {
-    case break_outcome::nothing_to_do: return "nothing_to_do";
-    case break_outcome::removed: return "removed";
-    case break_outcome::would_remove: return "would_remove";
-    case break_outcome::refused_live: return "refused_live";
-    case break_outcome::refused_unknown: return "refused_unknown";
-    case break_outcome::lost_race: return "lost_race";
+    case break_outcome::nothing_to_do:
+      return "nothing_to_do";
+    case break_outcome::removed:
+      return "removed";
+    case break_outcome::would_remove:
+      return "would_remove";
+    case break_outcome::refused_live:
+      return "refused_live";
+    case break_outcome::refused_unknown:
+      return "refused_unknown";
+    case break_outcome::lost_race:
+      return "lost_race";
   }
   return "unknown";
 }
 
 // 0 when nothing stale is left at the path, 2 when something is.
 int status_after(const break_report& r) {
-  if (r.outcome == break_outcome::would_remove) return 2;
+  if (r.outcome == break_outcome::would_remove)
+    return 2;
   if (r.outcome == break_outcome::refused_unknown &&
       r.before.state == lock_state::stale) {
     return 2;  // an interrupted takeover: stale, but only --force clears it
@@ -33,7 +40,8 @@ int status_after(const break_report& r) {
 }
 
 std::string first_holder(const lock_report& r) {
-  if (r.holders.empty()) return "another process";
+  if (r.holders.empty())
+    return "another process";
   return describe_owner(r.holders.front());
 }
 
@@ -58,22 +66,21 @@ std::string describe_outcome(const break_report& rep, bool force) {
       if (r.state == lock_state::stale) {
         return p + "would remove stale lock" + why_stale(r);
       }
-      return p + "would remove lock held by " + first_holder(r) +
-             " (forced)";
+      return p + "would remove lock held by " + first_holder(r) + " (forced)";
     case break_outcome::refused_live:
       return p + "left alone: held by " + first_holder(r) +
              (r.kind == lock_kind::os ? " (an OS lock)" : " (alive)");
     case break_outcome::refused_unknown:
       if (r.state == lock_state::stale) {
-        return p + "left alone: stale" + why_stale(r) +
-               "; --force clears it";
+        return p + "left alone: stale" + why_stale(r) + "; --force clears it";
       }
       return p + "left alone: owner unknown" +
              (r.record_error.empty() ? "" : " (" + r.record_error + ")") +
              "; --force removes it";
     case break_outcome::lost_race:
-      return p + "left alone: another process removed or replaced it "
-                 "meanwhile";
+      return p +
+             "left alone: another process removed or replaced it "
+             "meanwhile";
   }
   return p + "unknown outcome";
 }
@@ -88,8 +95,7 @@ CLI::App* setup_break_stale(CLI::App& app, break_stale_args& a) {
       "Exit status: 0 when nothing stale remains, 2 when something stale "
       "remains (--dry-run), >= 64 an error.\nExample:\n"
       "  filelock break-stale --dry-run /tmp/deploy.lock");
-  cmd->add_flag("--dry-run", a.dry_run,
-                "Only say what would be removed");
+  cmd->add_flag("--dry-run", a.dry_run, "Only say what would be removed");
   cmd->add_flag("--json", a.json, "Print one JSON document on stdout");
   cmd->add_flag("--force", a.force,
                 "Also remove a live or unknown owner's soft marker (never an "
@@ -129,7 +135,8 @@ int run_break_stale(const break_stale_args& a) {
       entry["outcome"] = "error";
       entry["error"] = error_json(code, msg);
     }
-    if (a.json) locks.push_back(std::move(entry));
+    if (a.json)
+      locks.push_back(std::move(entry));
   }
 
   if (a.json) {

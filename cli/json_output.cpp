@@ -58,7 +58,8 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
 void put_path(json& obj, const std::filesystem::path& path) {
   const std::string bytes = path.string();
   obj["path"] = bytes;
-  if (!is_utf8(bytes)) obj["path_hex"] = hex_bytes(bytes);
+  if (!is_utf8(bytes))
+    obj["path_hex"] = hex_bytes(bytes);
 }
 
 json holder_json(const holder_info& h) {
@@ -77,10 +78,11 @@ json report_json(const lock_report& r) {
   put_path(obj, r.path);
   obj["state"] = to_string(r.state);
   obj["kind"] = to_string(r.kind);
-  obj["mode"] = r.state == lock_state::free ? json(nullptr)
-                                            : json(to_string(r.mode));
+  obj["mode"] =
+      r.state == lock_state::free ? json(nullptr) : json(to_string(r.mode));
   obj["holders"] = json::array();
-  for (const auto& h : r.holders) obj["holders"].push_back(holder_json(h));
+  for (const auto& h : r.holders)
+    obj["holders"].push_back(holder_json(h));
   obj["stale_reason"] = text_or_null(r.stale_reason);
   obj["owner_unknown"] = r.owner_unknown;
   obj["record_error"] = text_or_null(r.record_error);
@@ -90,15 +92,24 @@ json report_json(const lock_report& r) {
 
 std::string_view error_name(exit_code code) {
   switch (code) {
-    case exit_code::usage: return "usage";
-    case exit_code::cannot_open: return "cannot_open";
-    case exit_code::unavailable: return "unavailable";
-    case exit_code::cannot_create: return "cannot_create";
-    case exit_code::io_error: return "io_error";
-    case exit_code::busy: return "busy";
-    case exit_code::no_permission: return "no_permission";
-    case exit_code::lock_lost: return "lock_lost";
-    default: return "internal";
+    case exit_code::usage:
+      return "usage";
+    case exit_code::cannot_open:
+      return "cannot_open";
+    case exit_code::unavailable:
+      return "unavailable";
+    case exit_code::cannot_create:
+      return "cannot_create";
+    case exit_code::io_error:
+      return "io_error";
+    case exit_code::busy:
+      return "busy";
+    case exit_code::no_permission:
+      return "no_permission";
+    case exit_code::lock_lost:
+      return "lock_lost";
+    default:
+      return "internal";
   }
 }
 
@@ -107,23 +118,26 @@ json error_json(exit_code code, const std::string& message) {
 }
 
 void print_json(const json& doc) {
-  std::cout << doc.dump(2, ' ', false, json::error_handler_t::replace)
-            << '\n'
+  std::cout << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n'
             << std::flush;
 }
 
 std::string one_line(std::string text) {
   for (char& c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      c = ' ';
   }
   return text;
 }
 
 std::string describe_owner(const holder_info& h) {
   std::string s = h.pid > 0 ? "pid " + std::to_string(h.pid) : "pid ?";
-  if (!h.host.empty()) s += " on " + h.host;
-  if (!h.command.empty()) s += " (" + one_line(h.command) + ")";
-  if (h.since) s += ", since " + rfc3339(*h.since);
+  if (!h.host.empty())
+    s += " on " + h.host;
+  if (!h.command.empty())
+    s += " (" + one_line(h.command) + ")";
+  if (h.since)
+    s += ", since " + rfc3339(*h.since);
   return s;
 }
 

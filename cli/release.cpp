@@ -21,23 +21,30 @@ int release_fd(const release_args& a) {
         ec.message());
     return to_int(code_for("unlock", ec));
   }
-  if (a.verbose) say("released descriptor " + std::to_string(a.fd));
+  if (a.verbose)
+    say("released descriptor " + std::to_string(a.fd));
   return to_int(exit_code::ok);
 }
 
 std::string_view outcome_name(release_outcome o) {
   switch (o) {
-    case release_outcome::released: return "released";
-    case release_outcome::not_held: return "not_held";
-    case release_outcome::not_owner: return "not_owner";
-    case release_outcome::os_locked: return "os_locked";
+    case release_outcome::released:
+      return "released";
+    case release_outcome::not_held:
+      return "not_held";
+    case release_outcome::not_owner:
+      return "not_owner";
+    case release_outcome::os_locked:
+      return "os_locked";
   }
   return "unknown";
 }
 
 std::string owner_text(const release_report& rep) {
-  if (rep.owner_unknown) return "an unknown owner";
-  if (rep.owner) return describe_owner(*rep.owner);
+  if (rep.owner_unknown)
+    return "an unknown owner";
+  if (rep.owner)
+    return describe_owner(*rep.owner);
   return "another process";
 }
 
@@ -48,9 +55,10 @@ std::pair<exit_code, std::string> judge(const release_args& a,
   const std::string p = "'" + a.path + "'";
   switch (rep.outcome) {
     case release_outcome::released:
-      if (!a.verbose) return {exit_code::ok, {}};
-      return {exit_code::ok, "released " + p + " (was held by " +
-                                 owner_text(rep) + ")"};
+      if (!a.verbose)
+        return {exit_code::ok, {}};
+      return {exit_code::ok,
+              "released " + p + " (was held by " + owner_text(rep) + ")"};
     case release_outcome::not_held:
       // Nothing to remove is what --force asks for; without it, the caller
       // believed it held a lock that is gone (released twice, or broken
@@ -96,7 +104,8 @@ int release_soft_lock(const release_args& a) {
     doc["outcome"] = outcome_name(rep.outcome);
     doc["owner"] = rep.owner ? holder_json(*rep.owner) : json(nullptr);
     doc["owner_unknown"] = rep.owner_unknown;
-    if (code != exit_code::ok) doc["error"] = error_json(code, message);
+    if (code != exit_code::ok)
+      doc["error"] = error_json(code, message);
   } catch (const filelock::error& e) {
     code = code_for(e.operation(), e.code());
     const auto message = describe_failure(e.operation(), a.path, e.code());
@@ -105,7 +114,8 @@ int release_soft_lock(const release_args& a) {
     doc["error"] = error_json(code, message);
   }
   doc["exit_status"] = to_int(code);
-  if (a.json) print_json(doc);
+  if (a.json)
+    print_json(doc);
   return to_int(code);
 }
 
@@ -130,11 +140,12 @@ CLI::App* setup_release(CLI::App& app, release_args& a) {
                                 "the caller, i.e. our parent)")
                     ->type_name("PID")
                     ->check(CLI::PositiveNumber);
-  auto* force = cmd->add_flag("--force", a.force,
-                              "Release a soft lock whoever owns it");
-  auto* js = cmd->add_flag("--json", a.json,
-                           "Print the outcome as JSON on stdout");
-  for (auto* o : {token, owner, force, js}) o->excludes(fd);
+  auto* force =
+      cmd->add_flag("--force", a.force, "Release a soft lock whoever owns it");
+  auto* js =
+      cmd->add_flag("--json", a.json, "Print the outcome as JSON on stdout");
+  for (auto* o : {token, owner, force, js})
+    o->excludes(fd);
   auto* v = cmd->add_flag("-v,--verbose", a.verbose, "Say what was released");
   auto* q = cmd->add_flag("-q,--quiet", a.quiet,
                           "Say nothing unless the release fails");
@@ -143,7 +154,8 @@ CLI::App* setup_release(CLI::App& app, release_args& a) {
 }
 
 int run_release(const release_args& a) {
-  if (a.fd >= 0) return release_fd(a);
+  if (a.fd >= 0)
+    return release_fd(a);
   if (a.path.empty()) {
     say("release: give a LOCK path, or --fd N for a descriptor");
     return to_int(exit_code::usage);
