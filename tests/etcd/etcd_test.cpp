@@ -527,3 +527,40 @@ TEST_CASE("file_lock takes an etcd name through the etcd backend") {
   CHECK(r.status == acquire_status::failed);
   CHECK(r.error == fe::errc::unavailable);
 }
+
+TEST_CASE("a lease lost while waiting never turns into a lock") {
+  server s;
+  filelock::etcd_test::proxy cut(s.port());
+  fe::lock direct(name_on(s, "lw"), quick());
+  auto holder = direct.acquire_until(std::nullopt, lock_mode::exclusive);
+  REQUIRE(holder.result.acquired());
+
+  std::atomic<bool> waiter_holds{false};
+  std::atomic<bool> overlap{false};
+  std::thread waiter([&] {
+    fe::lock l("etcd://" + cut.hostport() + "/lw", quick(1s));
+    auto a = l.acquire_until(steady_clock::now() + 20s, lock_mode::exclusive);
+    REQUIRE(a.result.acquired());
+    waiter_holds = true;
+    a.result.lock.release();
+    waiter_holds = false;
+  });
+  REQUIRE(queued(s, "lw", 2));
+  cut.freeze();  // the waiter can neither renew nor hear anything
+  std::this_thread::sleep_for(2500ms);  // its 1 s lease expires meanwhile
+  holder.result.lock.release();
+
+  // The next contender gets the lock; the cut-off waiter, whose key is
+  // gone, must not believe it holds it too.
+  fe::lock third(name_on(s, "lw"), quick());
+  auto t = third.acquire_until(in(10s), lock_mode::exclusive);
+  REQUIRE(t.result.acquired());
+  cut.thaw();
+  for (int i = 0; i < 40; ++i) {
+    if (waiter_holds) overlap = true;
+    std::this_thread::sleep_for(25ms);
+  }
+  CHECK_FALSE(overlap);
+  t.result.lock.release();
+  waiter.join();  // queued again with a new lease, and served
+}

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <exception>
 #include <array>
 #include <mutex>
 #include <utility>
@@ -140,6 +141,9 @@ struct sink_state {
   const std::function<bool(std::string_view)>* sink;
   std::string pending;
   bool ended = false;
+  // An exception must not unwind through libcurl's C frames: it is kept
+  // here, the transfer ended, and it is rethrown once libcurl returned.
+  std::exception_ptr failure;
 };
 
 // Streams arrive as one JSON object per line; a line may be split across
@@ -157,7 +161,13 @@ std::size_t on_data(char* data, std::size_t, std::size_t n, void* user) {
     std::string_view line(s->pending.data() + start, nl - start);
     start = nl + 1;
     if (line.find_first_not_of(" \r\t") == std::string_view::npos) continue;
-    if (!(*s->sink)(line)) {
+    bool more = false;
+    try {
+      more = (*s->sink)(line);
+    } catch (...) {
+      s->failure = std::current_exception();
+    }
+    if (!more) {
       s->ended = true;
       return 0;  // ends the transfer: libcurl reports CURLE_WRITE_ERROR
     }
@@ -215,7 +225,7 @@ client::raw_reply client::post(
   auto* e = static_cast<CURL*>(easy_);
   auto* m = static_cast<CURLM*>(multi_);
   raw_reply r;
-  sink_state state{&r.body, sink, {}, false};
+  sink_state state{&r.body, sink, {}, false, nullptr};
   char errbuf[CURL_ERROR_SIZE] = {};
 
   curl_easy_reset(e);
@@ -287,6 +297,7 @@ client::raw_reply client::post(
   curl_slist_free_all(headers);
   r.ended_by_sink = state.ended;
   r.error = errbuf[0] ? errbuf : curl_easy_strerror(r.code);
+  if (state.failure) std::rethrow_exception(state.failure);
   return r;
 }
 
