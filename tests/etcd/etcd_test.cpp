@@ -331,7 +331,7 @@ TEST_CASE("break-stale refuses a live holder and breaks a dead one") {
   CHECK(keys_under(s, "bs") == 0);
 }
 
-TEST_CASE("readers share; a queued writer holds back later readers") {
+TEST_CASE("readers share and a queued writer holds back later readers") {
   server s;
   fe::lock r1(name_on(s, "rw"), quick());
   fe::lock r2(name_on(s, "rw"), quick());
