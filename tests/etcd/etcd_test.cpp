@@ -564,3 +564,75 @@ TEST_CASE("a lease lost while waiting never turns into a lock") {
   t.result.lock.release();
   waiter.join();  // queued again with a new lease, and served
 }
+
+TEST_CASE("authentication: the right password works and a wrong one is denied") {
+  const auto etcdctl = filelock::etcd_test::etcdctl_binary();
+  if (etcdctl.empty()) {
+    MESSAGE("SKIPPED: no etcdctl");
+    return;
+  }
+  server s;
+  auto ctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {etcdctl, "--endpoints", s.url()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return filelock::etcd_test::run(argv, {"ETCDCTL_API=3"}).first;
+  };
+  REQUIRE(ctl({"user", "add", "root", "--new-user-password=rootpw"}) == 0);
+  REQUIRE(ctl({"user", "grant-role", "root", "root"}) == 0);
+  REQUIRE(ctl({"user", "add", "alice", "--new-user-password=alicepw"}) == 0);
+  REQUIRE(ctl({"role", "add", "locker"}) == 0);
+  REQUIRE(ctl({"role", "grant-permission", "locker", "readwrite",
+               "--prefix=true", "team/"}) == 0);
+  REQUIRE(ctl({"user", "grant-role", "alice", "locker"}) == 0);
+  REQUIRE(ctl({"auth", "enable"}) == 0);
+
+  auto o = quick();
+  o.user = "alice";
+  o.password = "alicepw";
+  fe::lock ok(name_on(s, "team/job"), o);
+  auto a = ok.acquire_until(std::nullopt, lock_mode::exclusive);
+  CHECK(a.result.acquired());
+  if (a.result.acquired()) a.result.lock.release();
+
+  o.password = "wrong";
+  fe::lock denied(name_on(s, "team/job"), o);
+  auto d = denied.acquire_until(std::nullopt, lock_mode::exclusive);
+  CHECK(d.result.status == acquire_status::failed);
+  CHECK(d.result.error == fe::errc::access_denied);
+
+  o.password = "alicepw";
+  fe::lock elsewhere(name_on(s, "other/job"), o);  // no permission there
+  auto e = elsewhere.acquire_until(std::nullopt, lock_mode::exclusive);
+  CHECK(e.result.status == acquire_status::failed);
+  CHECK(e.result.error == fe::errc::access_denied);
+}
+
+TEST_CASE("TLS: etcds:// verifies the server with the given CA") {
+  char tmpl[] = "/tmp/filelock-etcd-ca-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::filesystem::path dir = tmpl;
+  if (!filelock::etcd_test::make_test_ca(dir)) {
+    std::filesystem::remove_all(dir);
+    MESSAGE("SKIPPED: openssl cannot make a test CA");
+    return;
+  }
+  {
+    server s(dir);
+    CHECK(s.url().starts_with("https://"));
+    const auto name = "etcds://" + s.hostport() + "/tls";
+    auto o = quick();
+    o.ca_file = (dir / "ca.pem").string();
+    fe::lock l(name, o);
+    auto a = l.acquire_until(std::nullopt, lock_mode::exclusive);
+    REQUIRE(a.result.acquired());
+    CHECK(fe::inspect(name, o).entries.size() == 1);
+    a.result.lock.release();
+
+    fe::lock untrusted(name, quick());  // the system CAs do not know it
+    auto u = untrusted.acquire_until(std::nullopt, lock_mode::exclusive);
+    CHECK(u.result.status == acquire_status::failed);
+    CHECK(u.result.error == fe::errc::unavailable);
+    CHECK(u.detail.find("certificate") != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}

@@ -39,8 +39,9 @@ std::string on_path(const char* name) {
 
 std::size_t discard(char*, std::size_t, std::size_t n, void*) { return n; }
 
-bool healthy(const std::string& url) {
+bool healthy(const std::string& url, const std::string& ca) {
   CURL* e = curl_easy_init();
+  if (!ca.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca.c_str());
   curl_easy_setopt(e, CURLOPT_URL, (url + "/health").c_str());
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 500L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -53,9 +54,10 @@ bool healthy(const std::string& url) {
   return rc == CURLE_OK && status == 200;
 }
 
-pid_t spawn(const std::vector<std::string>& argv,
+pid_t spawn(std::vector<std::string> argv,
             const std::vector<std::string>& env, int out_fd, int null_in,
-            int err_fd = -1) {
+            int err_fd = -1, const std::vector<std::string>& more = {}) {
+  argv.insert(argv.end(), more.begin(), more.end());
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -116,7 +118,23 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
-server::server() {
+bool make_test_ca(const std::filesystem::path& dir) {
+  if (on_path("openssl").empty()) return false;
+  const std::string d = dir.string();
+  const std::string script =
+      "set -e; cd '" + d + "'; "
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      "-nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=filelock-test-ca; "
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-keyout server.key -out server.csr -subj /CN=127.0.0.1; "
+      "printf 'subjectAltName=IP:127.0.0.1\\n' > ext; "
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+      "-CAcreateserial -out server.pem -days 1 -extfile ext";
+  return run({"/bin/sh", "-c", "{ " + script + "; } >/dev/null 2>&1"})
+             .first == 0;
+}
+
+server::server(const std::filesystem::path& tls_dir) {
   char tmpl[] = "/tmp/filelock-etcd-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
@@ -125,7 +143,13 @@ server::server() {
   for (int tries = 0; tries < 3; ++tries) {
     const auto client = std::to_string(free_port());
     const auto peer = "http://127.0.0.1:" + std::to_string(free_port());
-    url_ = "http://127.0.0.1:" + client;
+    const bool tls = !tls_dir.empty();
+    url_ = (tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + client;
+    std::vector<std::string> extra;
+    if (tls) {
+      extra = {"--cert-file", (tls_dir / "server.pem").string(),
+               "--key-file", (tls_dir / "server.key").string()};
+    }
     const auto log = dir_ / "etcd.log";
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                     0644);
@@ -137,12 +161,12 @@ server::server() {
                   "--initial-advertise-peer-urls", peer, "--initial-cluster",
                   "default=" + peer, "--heartbeat-interval", "10",
                   "--election-timeout", "50"},
-                 {}, fd, null_in, fd);
+                 {}, fd, null_in, fd, extra);
     ::close(fd);
     ::close(null_in);
     auto until = clock::now() + std::chrono::seconds(10);
     while (clock::now() < until) {
-      if (healthy(url_)) return;
+      if (healthy(url_, tls ? (tls_dir / "ca.pem").string() : "")) return;
       int st = 0;
       if (::waitpid(pid_, &st, WNOHANG) == pid_) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -172,7 +196,7 @@ server::~server() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
-std::string server::hostport() const { return url_.substr(7); }
+std::string server::hostport() const { return url_.substr(url_.find("//") + 2); }
 int server::port() const { return std::stoi(url_.substr(url_.rfind(':') + 1)); }
 void server::freeze() { ::kill(pid_, SIGSTOP); }
 void server::thaw() { ::kill(pid_, SIGCONT); }

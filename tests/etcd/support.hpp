@@ -28,7 +28,9 @@ int free_port();
 // ~0.1 s, leases may be as short as 1 s). Stopped by its pid.
 class server {
  public:
-  server();
+  // tls_dir: serve HTTPS with tls_dir/server.pem and server.key, signed by
+  // tls_dir/ca.pem (see make_test_ca).
+  explicit server(const std::filesystem::path& tls_dir = {});
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -45,6 +47,10 @@ class server {
   std::string url_;
   std::filesystem::path dir_;
 };
+
+// Writes ca.pem, server.pem and server.key (for IP 127.0.0.1) into dir
+// with openssl(1); false when openssl is missing or fails.
+bool make_test_ca(const std::filesystem::path& dir);
 
 // A TCP proxy on a loopback port to `target_port`. freeze() stops it
 // forwarding in both directions (bytes stay queued in the kernel, as with

@@ -186,6 +186,9 @@ bool transport_failure(CURLcode c) {
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
     case CURLE_SSL_CONNECT_ERROR:
+    // An endpoint whose certificate does not verify is as unusable as one
+    // that does not answer; the next one may be fine.
+    case CURLE_PEER_FAILED_VERIFICATION:
       return true;
     default:
       return false;
