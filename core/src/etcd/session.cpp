@@ -220,7 +220,13 @@ void session::revoke(std::error_code& ec) noexcept {
   ec.clear();
   try {
     client c(cfg_);
-    c.call("/v3/lease/revoke", {{"ID", std::to_string(monitor_->lease_)}});
+    // After a loss the revoke is a courtesy that may shorten the others'
+    // wait; it must not hold up the caller for a whole request timeout.
+    const auto timeout = monitor_->lost()
+                             ? std::min(cfg_->request_timeout, milliseconds(1000))
+                             : cfg_->request_timeout;
+    c.call("/v3/lease/revoke", {{"ID", std::to_string(monitor_->lease_)}},
+           timeout);
   } catch (const call_error& e) {
     // Revoked already, or expired: the key is gone either way.
     if (e.grpc_code() == kGrpcNotFound) {
