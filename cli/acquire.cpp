@@ -144,6 +144,23 @@ void print_record(const acquire_args& a, const std::string& token) {
   print_json({{"filelock", kJsonSchemaVersion}, {"lock", std::move(lock)}});
 }
 
+// Reports a lock not taken: on stderr (when show), and with --json as a
+// document whose "error" has a stable code: "busy", "timed_out" (whatever
+// -E makes the status), or the failure's name.
+int refuse(const acquire_args& a, int status, std::string_view code,
+           const std::string& message, bool show) {
+  if (show)
+    say(message);
+  if (a.json) {
+    json err = {{"code", code}, {"message", message}};
+    print_json({{"filelock", kJsonSchemaVersion},
+                {"lock", nullptr},
+                {"error", std::move(err)},
+                {"exit_status", status}});
+  }
+  return status;
+}
+
 int acquire_soft(const acquire_args& a) {
   const auto& la = a.lock;
   lock_options opts;
@@ -168,22 +185,23 @@ int acquire_soft(const acquire_args& a) {
     case acquire_status::acquired:
       break;
     case acquire_status::busy:
-    case acquire_status::timed_out:
-      if (!la.quiet) {
-        say(describe_soft_busy(a, r.holder,
-                               r.status == acquire_status::timed_out));
-      }
-      return la.conflict_exit;
+    case acquire_status::timed_out: {
+      const bool timed_out = r.status == acquire_status::timed_out;
+      return refuse(a, la.conflict_exit, timed_out ? "timed_out" : "busy",
+                    describe_soft_busy(a, r.holder, timed_out), !la.quiet);
+    }
     case acquire_status::cancelled:
     case acquire_status::failed:
       if (r.error == errc::shared_soft_unsupported) {
-        say("cannot lock '" + la.path +
-            "' shared: a lock that outlives the command is a soft lock, "
-            "and soft locks are exclusive only");
-        return to_int(exit_code::usage);
+        return refuse(a, to_int(exit_code::usage), "usage",
+                      "cannot lock '" + la.path +
+                          "' shared: a lock that outlives the command is a "
+                          "soft lock, and soft locks are exclusive only",
+                      true);
       }
-      say(describe_failure(r.operation, la.path, r.error));
-      return to_int(code_for(r.operation, r.error));
+      const auto code = code_for(r.operation, r.error);
+      return refuse(a, to_int(code), error_name(code),
+                    describe_failure(r.operation, la.path, r.error), true);
   }
 
   const std::string token = r.lock.detach();

@@ -26,6 +26,14 @@ check_stderr "... with a message naming the owner" \
 capture "$FL" acquire -n -q -E 33 "$L"
 check_rc "-E changes the busy status" 33
 check_eq "-q says nothing" "" "$(cat "$T/err")"
+capture "$FL" acquire --json -n -E 33 "$L"
+check_rc "--json on a busy lock: the -E status" 33
+check_eq "--json on a busy lock: the error in the document" \
+  "None busy 33 $SCRIPT" "$(/usr/bin/python3 -c '
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+pid = re.search(r"held by pid (\d+)", d["error"]["message"]).group(1)
+print(d["lock"], d["error"]["code"], d["exit_status"], pid)' "$T/out")"
 capture "$FL" acquire -w 0.3 "$L"
 check_rc "-w 0.3 on a held lock: busy" 75
 check_between "-w 0.3 waits about 0.3 s" 0.25 5 "$ELAPSED"
