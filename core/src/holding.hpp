@@ -29,6 +29,10 @@ class holding {
   }
   // Gives this acquisition back. The guard calls it at most once.
   virtual void release(std::error_code& ec) noexcept = 0;
+  // Only the OS lock differs: it closes without unlocking.
+  virtual void release_to_inheritors(std::error_code& ec) noexcept {
+    release(ec);
+  }
 };
 
 }  // namespace filelock::detail

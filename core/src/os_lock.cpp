@@ -72,7 +72,14 @@ class os_holding final : public holding {
     return platform::path_names(path_, file_->id, ec);
   }
 
-  void release(std::error_code& ec) noexcept override {
+  void release(std::error_code& ec) noexcept override { finish(ec, true); }
+
+  void release_to_inheritors(std::error_code& ec) noexcept override {
+    finish(ec, false);
+  }
+
+ private:
+  void finish(std::error_code& ec, bool unlock) noexcept {
     auto& t = table::instance();
     platform::file_handle last;
     {
@@ -92,12 +99,12 @@ class os_holding final : public holding {
       t.files.erase(file_->id);
       last = std::move(file_->handle);
     }
-    // Unlock explicitly before closing: a child started with the lock
-    // inherited shares the description, and close alone would not free it.
-    platform::unlock_file(last, ec);
+    // Unlock explicitly before closing: a child that inherited the
+    // descriptor shares the description, and close alone would leave the
+    // lock with it (which is what release_to_inheritors wants).
+    if (unlock) platform::unlock_file(last, ec);
   }
 
- private:
   std::shared_ptr<held_file> file_;
   owner_id owner_;
   lock_mode mode_;

@@ -177,6 +177,12 @@ class guard {
   void release();
   void release(std::error_code& ec) noexcept;
 
+  // OS locks: lets go of this process's descriptor without unlocking, so
+  // that processes which inherited it (filelock run --inherit) keep the
+  // lock for as long as they keep the descriptor open. Other kinds: the
+  // same as release().
+  void release_to_inheritors(std::error_code& ec) noexcept;
+
  private:
   std::shared_ptr<detail::holding> holding_;
 };

@@ -8,6 +8,9 @@
 #include <sys/sysmacros.h>
 #endif
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -273,7 +276,27 @@ std::vector<holder_info> os_lock_holders(const file_id& id) {
   return out;
 }
 
-std::int64_t current_pid() noexcept { return ::getpid(); }
+namespace {
+
+// getpid() is a system call on every acquire and release (the fork check).
+// The pid changes only across fork(), where the child refreshes it.
+std::atomic<std::int64_t> cached_pid{0};
+
+void refresh_pid_in_child() noexcept { cached_pid.store(::getpid()); }
+
+}  // namespace
+
+std::int64_t current_pid() noexcept {
+  auto pid = cached_pid.load(std::memory_order_relaxed);
+  if (pid == 0) {
+    static const int registered =
+        pthread_atfork(nullptr, nullptr, refresh_pid_in_child);
+    (void)registered;
+    pid = ::getpid();
+    cached_pid.store(pid, std::memory_order_relaxed);
+  }
+  return pid;
+}
 
 std::string process_command(std::int64_t pid) {
 #if defined(__linux__)
