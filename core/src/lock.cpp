@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "backend.hpp"
+#include "filelock/inspect.hpp"
 #include "etcd/backend_etcd.hpp"
 #include "holding.hpp"
 #include "platform.hpp"
@@ -215,7 +216,10 @@ std::future<guard> file_lock::acquire_async(lock_mode mode,
 }
 
 std::vector<holder_info> file_lock::holders() const {
-  return detail::os_holders(path_);
+  if (options_.kind == lock_kind::os || detail::names_etcd(path_)) {
+    return detail::os_holders(path_);
+  }
+  return inspect(path_, options_.kind).holders;
 }
 
 }  // namespace filelock

@@ -42,6 +42,11 @@
 //   reports an interrupted takeover, and only a forced break clears it.
 //   Markers without a token (unknown owner, Python owner lines) are claimed
 //   under their inode number and mtime instead.
+//
+//   TODO(#3): an acquirer killed between writing its temporary file and
+//   linking it, or a remover killed between steps 4 and 5, leaves a
+//   ".<name>.<token>.tmp" or an orphaned claim file behind; they block
+//   nothing, but break-stale does not sweep them yet.
 #include "soft_lock.hpp"
 
 #include <algorithm>
@@ -600,6 +605,11 @@ soft_view look_soft(const std::filesystem::path& path, bool probe_os) {
   if (judged.stale && !v.os_locked) {
     v.state = lock_state::stale;
     v.stale_reason = std::move(judged.reason);
+    const auto claim = claim_path(path, claim_key(v));
+    if (platform::exists(claim, ec)) {
+      v.stale_reason += "; a takeover is under way, or was interrupted (" +
+                        claim.filename().string() + ")";
+    }
   }
   return v;
 }

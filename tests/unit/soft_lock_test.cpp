@@ -560,3 +560,30 @@ TEST_CASE("race stress: acquirers and breakers on one soft lock never "
     CHECK(e.path().filename().string().find(".claim-") == std::string::npos);
   }
 }
+
+TEST_CASE("a claim left by a killed breaker shows in the stale reason and "
+          "only a forced break clears it") {
+  temp_dir dir;
+  const auto path = dir / "x.lock";
+  auto r = my_record();
+  r.pid = dead_pid();
+  write_file(path, filelock::detail::to_json(r));
+  const auto claim = dir / (".x.lock.claim-" + r.token);
+  write_file(claim, "");
+
+  auto rep = filelock::inspect(path);
+  CHECK(rep.state == lock_state::stale);
+  CHECK(rep.stale_reason.find("a takeover is under way, or was "
+                              "interrupted (.x.lock.claim-") !=
+        std::string::npos);
+  CHECK(filelock::break_stale(path).outcome == break_outcome::lost_race);
+  CHECK(fs::exists(path));
+  file_lock lock(path, soft());
+  CHECK_FALSE(lock.try_acquire());
+
+  filelock::break_options forced;
+  forced.force = true;
+  CHECK(filelock::break_stale(path, forced).outcome ==
+        break_outcome::removed);
+  CHECK(fs::is_empty(dir.path()));
+}
