@@ -20,6 +20,11 @@ unshare -rm sh -c '
   rm "$M/fill"
   "$1" run --kind soft -w 2 "$M/x.lock" -- true; echo "after=$?"
   ls -A "$M" | tr "\n" " "; echo
+  "$1" run --kind soft "$M/x.lock" -- sh -c \
+    "dd if=/dev/zero of=\"\$0\" bs=1k count=64 2>/dev/null; true" \
+    "$M/fill" 2>"$3/full.err"
+  echo "filled while held=$?"
+  ls -A "$M" | tr "\n" " "; echo
 ' sh "$FL" "$T/mnt" "$T" >"$T/out" 2>"$T/err" &
 mkdir -p "$T/mnt"
 wait $!
@@ -32,4 +37,9 @@ check_eq "... leaving nothing behind (no empty marker, no temp file)" \
 check_grep "the OS lock needs no data: it works" "$T/out" "os=0"
 check_grep "with space again the soft lock works" "$T/out" "after=0"
 check_eq "... and is gone after the run" "o.lock " "$(sed -n 5p "$T/out")"
+check_grep "a disk that fills while held: the release still works" \
+  "$T/out" "filled while held=0"
+check_eq "... silently" "" "$(cat "$T/full.err")"
+check_eq "... and leaves nothing behind" "fill o.lock " \
+  "$(sed -n 7p "$T/out")"
 finish
