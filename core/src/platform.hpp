@@ -195,6 +195,12 @@ class dir_watch {
   bool start(const std::filesystem::path& dir, std::string name) noexcept;
   bool notifying() const noexcept;
 
+  // Also wakes wait() when process pid (of this host) exits, where the
+  // platform can tell (Linux 5.3+: a pidfd); 0 stops watching. A holder
+  // that dies removes nothing, so without this only the next poll would
+  // notice.
+  void watch_process(std::int64_t pid) noexcept;
+
   // Sleeps until the name changes (if notifying), timeout passes, or stop
   // fires, whichever comes first.
   woken wait(std::chrono::milliseconds timeout,

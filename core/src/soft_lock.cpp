@@ -538,6 +538,11 @@ bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
     const auto left = ceil<milliseconds>(expiry - system_clock::now());
     timeout = std::min(timeout, std::max(left, milliseconds(1)));
   }
+  // A holder on this host and boot that dies wakes us at once.
+  if (seen.parsed.record && seen.parsed.record->host == this_host() &&
+      seen.parsed.record->boot_id == this_boot()) {
+    watch_.watch_process(seen.parsed.record->pid);
+  }
   waited_ = true;
   switch (watch_.wait(timeout, r_.stop)) {
     case platform::dir_watch::woken::stopped:

@@ -587,3 +587,40 @@ TEST_CASE("a claim left by a killed breaker shows in the stale reason and "
         break_outcome::removed);
   CHECK(fs::is_empty(dir.path()));
 }
+
+TEST_CASE("a soft waiter takes over at once when the holder dies") {
+  temp_dir dir;
+  const auto path = dir / "x.lock";
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  auto holder = spawn([&] {
+    file_lock lock(path, soft());
+    auto g = lock.acquire();
+    char c = 'l';
+    [[maybe_unused]] auto n = write(fds[1], &c, 1);
+    pause();
+    return 0;
+  });
+  char c;
+  REQUIRE(read(fds[0], &c, 1) == 1);
+
+  std::thread killer([&] {
+    std::this_thread::sleep_for(700ms);
+    kill(holder, SIGKILL);
+  });
+  // A 5 s poll: only the exit notification can make this fast. The dead
+  // holder stays a zombie (not reaped yet), which counts as gone.
+  file_lock lock(path, soft(5000ms));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto g = lock.try_acquire_for(20s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  killer.join();
+  REQUIRE(g);
+  MESSAGE("takeover after the holder's death: "
+          << std::chrono::duration<double, std::milli>(took - 700ms).count()
+          << " ms");
+  CHECK(took < 1200ms);
+  CHECK(reap(holder) == 128 + SIGKILL);
+  close(fds[0]);
+  close(fds[1]);
+}

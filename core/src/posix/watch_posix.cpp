@@ -8,6 +8,7 @@
 #if defined(__linux__)
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/syscall.h>
 #endif
 
 #include <algorithm>
@@ -21,6 +22,8 @@ namespace filelock::detail::platform {
 
 struct dir_watch::impl {
   int notify_fd = -1;
+  int process_fd = -1;
+  std::int64_t process = 0;
   // [0] is polled; [1] is written by the stop callback (the same
   // descriptor for an eventfd).
   int wake[2] = {-1, -1};
@@ -28,6 +31,7 @@ struct dir_watch::impl {
 
   ~impl() {
     if (notify_fd >= 0) ::close(notify_fd);
+    if (process_fd >= 0) ::close(process_fd);
     if (wake[0] >= 0) ::close(wake[0]);
     if (wake[1] >= 0 && wake[1] != wake[0]) ::close(wake[1]);
   }
@@ -108,6 +112,20 @@ bool dir_watch::notifying() const noexcept {
   return impl_ && impl_->notify_fd >= 0;
 }
 
+void dir_watch::watch_process(std::int64_t pid) noexcept {
+  if (!impl_ || pid == impl_->process) return;
+  if (impl_->process_fd >= 0) ::close(impl_->process_fd);
+  impl_->process_fd = -1;
+  impl_->process = pid;
+#if defined(__linux__) && defined(SYS_pidfd_open)
+  // ENOSYS on older kernels, ESRCH if it is already gone: the caller's
+  // next look sees that anyway. Close-on-exec is implied for pidfds.
+  if (pid > 0 && pid == static_cast<pid_t>(pid)) {
+    impl_->process_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  }
+#endif
+}
+
 dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
                                  const std::stop_token& stop) noexcept {
   if (stop.stop_requested()) return woken::stopped;
@@ -119,10 +137,11 @@ dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
     [[maybe_unused]] auto n = ::write(wake_w, &one, sizeof one);
   });
 
-  pollfd fds[2] = {};
-  nfds_t count = 0;
-  if (notifying()) fds[count++] = {impl_->notify_fd, POLLIN, 0};
-  if (impl_ && impl_->wake[0] >= 0) fds[count++] = {impl_->wake[0], POLLIN, 0};
+  // [0]: inotify (or unused), [1]: the stop channel, [2]: the process.
+  pollfd fds[3] = {{-1, 0, 0}, {-1, 0, 0}, {-1, 0, 0}};
+  if (notifying()) fds[0] = {impl_->notify_fd, POLLIN, 0};
+  if (impl_ && impl_->wake[0] >= 0) fds[1] = {impl_->wake[0], POLLIN, 0};
+  if (impl_ && impl_->process_fd >= 0) fds[2] = {impl_->process_fd, POLLIN, 0};
 
   const auto until = steady_clock::now() + timeout;
   for (;;) {
@@ -130,7 +149,7 @@ dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
         until - steady_clock::now());
     const int ms = static_cast<int>(
         std::clamp<std::int64_t>(left.count(), 0, INT_MAX));
-    const int r = ::poll(fds, count, ms);
+    const int r = ::poll(fds, 3, ms);
     if (stop.stop_requested()) return woken::stopped;
     if (r < 0 && errno != EINTR) {
       // Cannot wait on the descriptors: degrade to a plain sleep.
@@ -138,6 +157,12 @@ dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
       return woken::timeout;
     }
     if (r > 0 && notifying() && (fds[0].revents & POLLIN) && impl_->drain()) {
+      return woken::changed;
+    }
+    if (r > 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+      // Exited: stop watching it, or every later wait would end at once.
+      ::close(impl_->process_fd);
+      impl_->process_fd = -1;
       return woken::changed;
     }
     if (steady_clock::now() >= until) return woken::timeout;
