@@ -18,6 +18,7 @@
 
 #include "filelock/filelock.hpp"
 #include "platform.hpp"
+#include "posix/sys.hpp"
 #include "record.hpp"
 #include "support.hpp"
 
@@ -623,4 +624,51 @@ TEST_CASE("a soft waiter takes over at once when the holder dies") {
   CHECK(reap(holder) == 128 + SIGKILL);
   close(fds[0]);
   close(fds[1]);
+}
+
+namespace {
+
+// Set while the ABA test runs: the lock path, and the record put there.
+fs::path aba_path;
+std::string aba_replacement;
+bool aba_done = false;
+
+// Stands in for what other processes can do between a breaker's judgment
+// and its claim: another remover finishes (marker and claim gone) and a
+// newcomer takes the lock.
+int open_after_a_takeover(const char* path, int flags, mode_t mode) {
+  if (!aba_done && std::string(path).find(".claim-") != std::string::npos) {
+    aba_done = true;
+    unlink(aba_path.c_str());
+    const int fd = filelock::detail::sys::real_calls().open(
+        aba_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    [[maybe_unused]] auto n =
+        write(fd, aba_replacement.data(), aba_replacement.size());
+    close(fd);
+  }
+  return filelock::detail::sys::real_calls().open(path, flags, mode);
+}
+
+}  // namespace
+
+TEST_CASE("a breaker whose marker was replaced before its claim leaves the "
+          "new one alone") {
+  temp_dir dir;
+  const auto path = dir / "x.lock";
+  auto stale = my_record();
+  stale.pid = dead_pid();
+  write_file(path, filelock::detail::to_json(stale));
+  aba_path = path;
+  aba_replacement = filelock::detail::to_json(my_record());
+  aba_done = false;
+
+  auto& calls = filelock::detail::sys::calls();
+  calls.open = open_after_a_takeover;
+  const auto outcome = filelock::break_stale(path).outcome;
+  calls.open = filelock::detail::sys::real_calls().open;
+
+  CHECK(aba_done);
+  CHECK(outcome == break_outcome::lost_race);
+  CHECK(slurp(path) == aba_replacement);
+  CHECK(filelock::inspect(path).state == lock_state::held);
 }

@@ -62,8 +62,9 @@
 //   moment the marker is removed. On a network filesystem (NFS, SMB, FUSE),
 //   where another client's removal sends no event, and where inotify is
 //   unavailable, it re-reads the marker every poll_interval with backoff.
-//   Either way it re-checks the holder's liveness periodically, since a
-//   holder that dies removes nothing.
+//   A holder that dies removes nothing: for a holder on this host a waiter
+//   also watches the process itself (Linux: a pidfd) and takes over the
+//   moment it exits; otherwise it re-checks liveness at each poll.
 //
 // CHOOSING THE KIND
 //   lock_kind::automatic takes the OS lock, and falls back to the soft lock
