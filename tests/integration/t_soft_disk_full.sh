@@ -9,6 +9,7 @@ if ! userns_works; then
   exit 0
 fi
 
+mkdir -p "$T/mnt"
 unshare -rm sh -c '
   M=$2
   mount -t tmpfs -o size=8k tmpfs "$M" || exit 90
@@ -25,9 +26,7 @@ unshare -rm sh -c '
     "$M/fill" 2>"$3/full.err"
   echo "filled while held=$?"
   ls -A "$M" | tr "\n" " "; echo
-' sh "$FL" "$T/mnt" "$T" >"$T/out" 2>"$T/err" &
-mkdir -p "$T/mnt"
-wait $!
+' sh "$FL" "$T/mnt" "$T" >"$T/out" 2>"$T/err"
 
 check_grep "the soft lock on a full disk fails with 74" "$T/out" "soft=74"
 check_grep "... saying so" "$T/soft.err" "No space left on device"
