@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "etcd_cli.hpp"
 #include "json_output.hpp"
 #include "status.hpp"
 
@@ -114,6 +115,16 @@ int run_break_stale(const break_stale_args& a) {
   int status = 0;
   json locks = json::array();
   for (const auto& path : a.paths) {
+    if (is_etcd_lock(path)) {
+      auto e = break_stale_etcd(path, a);
+      status = combine_status(status, e.status);
+      if (a.json) {
+        locks.push_back(std::move(e.doc));
+      } else if (!e.text.empty()) {
+        std::cout << e.text << '\n';
+      }
+      continue;
+    }
     json entry;
     try {
       const auto rep = break_stale(path, opts);

@@ -10,6 +10,7 @@
 #include "acquire.hpp"
 #include "break_stale.hpp"
 #include "common.hpp"
+#include "etcd_cli.hpp"
 #include "filelock/version.hpp"
 #include "release.hpp"
 #include "run.hpp"
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
   auto* status_cmd = setup_status(app, status);
   break_stale_args breaker;
   auto* break_cmd = setup_break_stale(app, breaker);
+  add_etcd_options(*run_cmd, true);
+  for (auto* cmd : {acquire_cmd, release_cmd, status_cmd, break_cmd}) {
+    add_etcd_options(*cmd, false);
+  }
 
   // For `run`, everything after the first `--` is the command, verbatim;
   // CLI11 sees only what comes before it.
@@ -71,8 +76,14 @@ int main(int argc, char** argv) {
       }
       return run_run(run);
     }
-    if (acquire_cmd->parsed()) return run_acquire(acquire);
-    if (release_cmd->parsed()) return run_release(release);
+    if (acquire_cmd->parsed()) {
+      if (is_etcd_lock(acquire.lock.path)) return acquire_etcd(acquire);
+      return run_acquire(acquire);
+    }
+    if (release_cmd->parsed()) {
+      if (is_etcd_lock(release.path)) return release_etcd(release);
+      return run_release(release);
+    }
     if (status_cmd->parsed()) return run_status(status);
     if (break_cmd->parsed()) return run_break_stale(breaker);
   } catch (const std::exception& e) {

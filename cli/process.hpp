@@ -24,6 +24,11 @@ struct child_spec {
   // command (SIGTERM); run keeps a soft lock's lease fresh this way.
   std::function<bool()> on_tick;
   std::chrono::milliseconds tick_interval{0};
+  // After on_tick asked to terminate: SIGKILL this much later if the
+  // command is still running (zero: never). An etcd lock must have its
+  // command gone before its lease can expire, whatever the command does
+  // with SIGTERM.
+  std::chrono::milliseconds kill_after{0};
 };
 
 struct child_result {

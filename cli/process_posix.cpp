@@ -143,6 +143,8 @@ child_result wait_for(pid_t child, const child_spec& spec) {
   child_result result;
   auto next_tick = std::chrono::steady_clock::now() + spec.tick_interval;
   bool terminated = false;
+  bool killed = false;
+  std::chrono::steady_clock::time_point terminated_at;
   for (;;) {
     pollfd p{signal_pipe[0], POLLIN, 0};
     int status = 0;
@@ -163,6 +165,12 @@ child_result wait_for(pid_t child, const child_spec& spec) {
       if (!spec.on_tick() && !terminated) {
         kill(child, SIGTERM);
         terminated = true;
+        terminated_at = std::chrono::steady_clock::now();
+      }
+      if (terminated && !killed && spec.kill_after.count() > 0 &&
+          std::chrono::steady_clock::now() >= terminated_at + spec.kill_after) {
+        kill(child, SIGKILL);
+        killed = true;
       }
     }
     unsigned char sigs[64];

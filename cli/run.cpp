@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "duration.hpp"
+#include "etcd_cli.hpp"
 #include "filelock/lock.hpp"
 #include "process.hpp"
 
@@ -385,6 +386,7 @@ int run_run(const run_args& in) {
     say("run: --inherit and -o/--close contradict each other");
     return to_int(exit_code::usage);
   }
+  if (is_etcd_lock(a.lock.path)) return run_etcd(a);
   return acquire_and_run(a);
 }
 

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "etcd_cli.hpp"
 #include "json_output.hpp"
 
 namespace filelock::cli {
@@ -144,6 +145,18 @@ int run_status(const status_args& a) {
   bool first = true;
 
   for (const auto& path : a.paths) {
+    if (is_etcd_lock(path)) {
+      auto e = status_etcd(path);
+      status = combine_status(status, e.status);
+      if (a.json) {
+        locks.push_back(std::move(e.doc));
+      } else if (!e.text.empty()) {
+        if (!first) text << '\n';
+        text << e.text;
+        first = false;
+      }
+      continue;
+    }
     const auto e = look_at(path, hint);
     if (!e.report) {
       say(e.message);

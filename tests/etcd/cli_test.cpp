@@ -47,7 +47,7 @@ bool queued(const server& s, const std::string& name, std::size_t n) {
 }
 
 // filelock with stderr joined to stdout, so that tests read its messages.
-std::vector<std::string> filelock(std::vector<std::string> args) {
+std::vector<std::string> program(std::vector<std::string> args) {
   std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1",
                                    FILELOCK_BIN};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -55,7 +55,7 @@ std::vector<std::string> filelock(std::vector<std::string> args) {
 }
 
 std::pair<int, std::string> run_filelock(std::vector<std::string> args) {
-  return filelock::etcd_test::run(filelock(std::move(args)));
+  return filelock::etcd_test::run(program(std::move(args)));
 }
 
 }  // namespace
@@ -85,7 +85,7 @@ TEST_CASE("run on etcd: nobody answers -> 69, naming the endpoint") {
 TEST_CASE("run on etcd: short names take ETCDCTL_ENDPOINTS and bad names give 64") {
   server s;
   auto ok = filelock::etcd_test::run(
-      filelock({"run", "etcd:short", "--", "sh", "-c", "echo $FILELOCK_KEY"}),
+      program({"run", "etcd:short", "--", "sh", "-c", "echo $FILELOCK_KEY"}),
       {"ETCDCTL_ENDPOINTS=" + s.url(), "FILELOCK_ETCD_ENDPOINTS="});
   CHECK(ok.first == 0);
   CHECK(ok.second.starts_with("short/"));
@@ -95,7 +95,7 @@ TEST_CASE("run on etcd: short names take ETCDCTL_ENDPOINTS and bad names give 64
 
 TEST_CASE("run on etcd: -n, -w and SIGINT give up and leave no key") {
   server s;
-  process holder(filelock({"run", name_on(s, "b"), "--", "sh", "-c",
+  process holder(program({"run", name_on(s, "b"), "--", "sh", "-c",
                            "echo held; exec cat"}));
   REQUIRE(holder.line() == std::optional<std::string>("held"));
 
@@ -110,7 +110,7 @@ TEST_CASE("run on etcd: -n, -w and SIGINT give up and leave no key") {
   CHECK(late.second.find("timed out after") != std::string::npos);
   CHECK(keys_under(s, "b") == 1);
 
-  process waiter(filelock({"run", name_on(s, "b"), "--", "true"}));
+  process waiter(program({"run", name_on(s, "b"), "--", "true"}));
   REQUIRE(queued(s, "b", 2));
   waiter.signal(SIGINT);
   CHECK(waiter.wait() == std::optional<int>(128 + SIGINT));
@@ -126,11 +126,13 @@ TEST_CASE("run on etcd: cut off from etcd, the command is dead before "
   server s;
   filelock::etcd_test::proxy cut(s.port());
   // A command that ignores SIGTERM, so that only the SIGKILL stops it.
-  process holder(filelock(
+  process holder(program(
       {"run", "--lease-ttl", "2s", "--lost-grace", "300ms",
        "etcd://" + cut.hostport() + "/cut", "--", "sh", "-c",
-       "trap '' TERM; echo started; while :; do sleep 0.05; done"}));
-  REQUIRE(holder.line() == std::optional<std::string>("started"));
+       "trap '' TERM; echo $$; while :; do sleep 0.05; done"}));
+  auto pid_line = holder.line();
+  REQUIRE(pid_line);
+  const pid_t command = std::stoi(*pid_line);
 
   cut.freeze();
   const auto frozen = steady_clock::now();
@@ -141,16 +143,19 @@ TEST_CASE("run on etcd: cut off from etcd, the command is dead before "
     REQUIRE(a.result.acquired());
     acquired_at = steady_clock::now().time_since_epoch().count();
   });
+  // filelock reaps the command at once, so the pid stops existing when
+  // the command dies.
+  while (::kill(command, 0) == 0 && steady_clock::now() < frozen + 15s) {
+    std::this_thread::sleep_for(2ms);
+  }
+  const auto dead_at = steady_clock::now();
   std::vector<std::string> said;
   while (auto l = holder.line(15s)) said.push_back(*l);
   auto status = holder.wait();
-  const auto exited_at = steady_clock::now();
   other.join();
-  REQUIRE(status == std::optional<int>(79));
-  // filelock exits only after the command was reaped; the other client got
-  // the lock after that, and the whole stop took less than the TTL.
-  CHECK(exited_at.time_since_epoch().count() < acquired_at.load());
-  CHECK(exited_at - frozen < 2s + 500ms);
+  CHECK(status == std::optional<int>(79));
+  CHECK(dead_at.time_since_epoch().count() < acquired_at.load());
+  CHECK(dead_at - frozen < 2s);  // within the TTL of the freeze
   REQUIRE(said.size() >= 1);
   CHECK(said.back().find("lost the lock '") != std::string::npos);
   CHECK(said.back().find("stopping the command") != std::string::npos);
@@ -159,7 +164,7 @@ TEST_CASE("run on etcd: cut off from etcd, the command is dead before "
 
 TEST_CASE("run on etcd: --on-lost warn keeps the command, still exits 79") {
   server s;
-  process holder(filelock(
+  process holder(program(
       {"run", "--on-lost", "warn", name_on(s, "w"), "--", "sh", "-c",
        "echo started; sleep 1; echo finished"}));
   REQUIRE(holder.line() == std::optional<std::string>("started"));
@@ -176,12 +181,12 @@ TEST_CASE("run on etcd: --on-lost warn keeps the command, still exits 79") {
 
 TEST_CASE("status on etcd: holders and waiters in queue order, as JSON") {
   server s;
-  process holder(filelock({"run", name_on(s, "st"), "--", "sh", "-c",
+  process holder(program({"run", name_on(s, "st"), "--", "sh", "-c",
                            "echo held; exec cat"}));
   REQUIRE(holder.line());
-  process w1(filelock({"run", name_on(s, "st"), "--", "true"}));
+  process w1(program({"run", name_on(s, "st"), "--", "true"}));
   REQUIRE(queued(s, "st", 2));
-  process w2(filelock({"run", "-s", name_on(s, "st"), "--", "true"}));
+  process w2(program({"run", "-s", name_on(s, "st"), "--", "true"}));
   REQUIRE(queued(s, "st", 3));
 
   auto [status, out] = run_filelock({"status", "--json", name_on(s, "st")});
@@ -215,7 +220,7 @@ TEST_CASE("status on etcd: holders and waiters in queue order, as JSON") {
 
 TEST_CASE("break-stale on etcd: a live holder is left alone") {
   server s;
-  process holder(filelock({"run", name_on(s, "bs"), "--", "sh", "-c",
+  process holder(program({"run", name_on(s, "bs"), "--", "sh", "-c",
                            "echo held; exec cat"}));
   REQUIRE(holder.line());
   auto live = run_filelock({"break-stale", name_on(s, "bs")});
@@ -250,7 +255,7 @@ TEST_CASE("etcdctl lock waits for filelock run on the same name") {
     return;
   }
   server s;
-  process holder(filelock({"run", name_on(s, "ix"), "--", "sh", "-c",
+  process holder(program({"run", name_on(s, "ix"), "--", "sh", "-c",
                            "echo held; exec cat"}));
   REQUIRE(holder.line());
   process ctl({etcdctl, "--endpoints", s.url(), "lock", "ix", "--", "echo",
@@ -261,4 +266,19 @@ TEST_CASE("etcdctl lock waits for filelock run on the same name") {
   holder.close_stdin();
   CHECK(ctl.line() == std::optional<std::string>("got"));
   CHECK(ctl.wait() == std::optional<int>(0));
+}
+
+TEST_CASE("run on etcd: a nested run on the same name runs under its parent") {
+  server s;
+  auto [status, out] = run_filelock(
+      {"run", name_on(s, "nest"), "--", FILELOCK_BIN, "run", "-w", "3s",
+       name_on(s, "nest"), "--", "echo", "inner"});
+  CHECK(status == 0);
+  CHECK(out == "inner\n");
+  // A shared hold does not cover an exclusive nested request: that would
+  // wait for itself, so it times out instead of running unlocked.
+  auto [st2, out2] = run_filelock(
+      {"run", "-s", name_on(s, "nest"), "--", FILELOCK_BIN, "run", "-w",
+       "300ms", name_on(s, "nest"), "--", "echo", "inner"});
+  CHECK(st2 == 75);
 }

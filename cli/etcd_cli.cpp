@@ -1,0 +1,738 @@
+#include "etcd_cli.hpp"
+
+#ifndef _WIN32
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+#endif
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <variant>
+
+#include "common.hpp"
+#include "duration.hpp"
+#include "process.hpp"
+#include "status.hpp"
+
+namespace filelock::cli {
+namespace {
+
+namespace fe = filelock::etcd;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string seconds_text(steady_clock::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s",
+                std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+// A usage problem with an option, or nothing.
+std::optional<std::string> make_options(const etcd_args& e,
+                                        fe::options& o) {
+  o.endpoints = e.endpoints;
+  if (!e.lease_ttl.empty()) {
+    std::string why;
+    auto d = parse_duration(e.lease_ttl, why);
+    if (d && *d < seconds(1)) why = "the lease TTL is at least 1s";
+    if (!d || !why.empty()) {
+      return "bad --lease-ttl '" + e.lease_ttl + "': " + why;
+    }
+    o.lease_ttl = std::chrono::ceil<seconds>(*d);
+  }
+  o.ca_file = e.cacert;
+  o.cert_file = e.cert;
+  o.key_file = e.key;
+  o.insecure_skip_tls_verify = e.insecure;
+  o.user = e.user;
+  if (!e.password_file.empty()) {
+    std::FILE* f = std::fopen(e.password_file.c_str(), "r");
+    if (!f) {
+      return "cannot read '" + e.password_file + "': " +
+             std::error_code(errno, std::generic_category()).message();
+    }
+    char buf[1024] = {};
+    if (std::fgets(buf, sizeof buf, f)) o.password = buf;
+    std::fclose(f);
+    while (!o.password.empty() &&
+           (o.password.back() == '\n' || o.password.back() == '\r')) {
+      o.password.pop_back();
+    }
+  }
+  try {
+    fe::apply_environment(o);
+  } catch (const filelock::error& err) {
+    return std::string(err.what());
+  }
+  return std::nullopt;
+}
+
+std::string failure_text(const std::string& name, std::string_view operation,
+                         const std::error_code& ec, const std::string& detail) {
+  std::string s = "cannot " + std::string(operation) + " '" + name + "': " +
+                  ec.message();
+  if (!detail.empty()) s += " (" + detail + ")";
+  return s;
+}
+
+std::string command_text(const run_args& a) {
+  if (!a.shell_command.empty()) return a.shell_command;
+  std::string text;
+  for (const auto& word : a.command) {
+    if (!text.empty()) text += ' ';
+    text += word;
+  }
+  return text;
+}
+
+std::string lease_hex(std::int64_t lease) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%llx",
+                static_cast<unsigned long long>(lease));
+  return buf;
+}
+
+// While waiting, INT, TERM, HUP and QUIT cancel the wait (so that our key
+// is revoked, not left queued until its lease runs out); the signal is then
+// re-raised so that the caller sees how we ended. The signals are blocked
+// before the library's threads start; one thread of ours unblocks them and
+// turns them, through a pipe, into a stop request.
+#ifndef _WIN32
+int g_signal_pipe = -1;
+
+extern "C" void on_wait_signal(int sig) {
+  const unsigned char c = static_cast<unsigned char>(sig);
+  (void)!::write(g_signal_pipe, &c, 1);
+}
+
+class wait_signals {
+ public:
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+  wait_signals() {
+    if (::pipe(sig_) != 0 || ::pipe(quit_) != 0) return;
+    for (int fd : {sig_[0], sig_[1], quit_[0], quit_[1]}) {
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    g_signal_pipe = sig_[1];
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : kSignals) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, &old_mask_);
+    struct sigaction sa {};
+    sa.sa_handler = on_wait_signal;
+    sigemptyset(&sa.sa_mask);
+    for (std::size_t i = 0; i < 4; ++i) {
+      sigaction(kSignals[i], &sa, &old_actions_[i]);
+    }
+    thread_ = std::thread([this, set] {
+      pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+      pollfd p[2] = {{sig_[0], POLLIN, 0}, {quit_[0], POLLIN, 0}};
+      for (;;) {
+        if (::poll(p, 2, -1) < 0) continue;  // EINTR: our own handler ran
+        if (p[1].revents) return;
+        unsigned char c = 0;
+        if (p[0].revents && ::read(sig_[0], &c, 1) == 1) {
+          signal_ = c;
+          stop_.request_stop();
+          return;
+        }
+      }
+    });
+  }
+  ~wait_signals() { finish(); }
+
+  std::stop_token token() const { return stop_.get_token(); }
+  int signal() const { return signal_; }
+
+  // Stops taking the signals: from here on they do what they did before.
+  void finish() {
+    if (!thread_.joinable()) return;
+    (void)!::write(quit_[1], "q", 1);
+    thread_.join();
+    for (std::size_t i = 0; i < 4; ++i) {
+      sigaction(kSignals[i], &old_actions_[i], nullptr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+    for (int fd : {sig_[0], sig_[1], quit_[0], quit_[1]}) ::close(fd);
+    g_signal_pipe = -1;
+  }
+
+  [[noreturn]] void reraise() {
+    finish();
+    ::signal(signal_, SIG_DFL);
+    ::raise(signal_);
+    std::_Exit(128 + signal_);
+  }
+
+ private:
+  int sig_[2] = {-1, -1};
+  int quit_[2] = {-1, -1};
+  sigset_t old_mask_{};
+  struct sigaction old_actions_[4] {};
+  std::stop_source stop_;
+  std::atomic<int> signal_{0};
+  std::thread thread_;
+};
+#else
+// TODO(#9): Ctrl-C while waiting on Windows ends filelock without revoking
+// its key, which then lasts until its lease runs out (--lease-ttl).
+class wait_signals {
+ public:
+  std::stop_token token() const { return {}; }
+  int signal() const { return 0; }
+  void finish() {}
+  [[noreturn]] void reraise() { std::_Exit(1); }
+};
+#endif
+
+// Decides, every tick while the command runs, whether the lock may still
+// be relied on; see "losing the lock" in filelock-etcd(1).
+class loss_watch {
+ public:
+  loss_watch(std::string name, const fe::lease_monitor& m, bool kill,
+             milliseconds margin, milliseconds grace)
+      : name_(std::move(name)), m_(m), kill_(kill), margin_(margin),
+        grace_(grace) {}
+
+  // False: terminate the command (then KILL after grace()).
+  bool tick() {
+    if (lost_) return !kill_;
+    const auto now = steady_clock::now();
+    const auto silent = now - m_.confirmed_at();
+    const auto stop_at = m_.safe_until() - margin_ - grace_;
+    const std::string then =
+        kill_ ? "; stopping the command"
+              : "; the command keeps running (--on-lost warn)";
+    if (m_.lost()) {
+      lost_ = true;
+      say("lost the lock '" + name_ + "': " + m_.lost_reason() + then);
+      return !kill_;
+    }
+    if (now >= stop_at) {
+      lost_ = true;
+      say("lost the lock '" + name_ + "': etcd has not confirmed its lease "
+          "for " + seconds_text(silent) + " and it may expire in " +
+          seconds_text(m_.safe_until() - now) + then);
+      return !kill_;
+    }
+    if (!warned_ && silent >= m_.ttl() / 2) {
+      warned_ = true;
+      say("etcd has not confirmed the lease of '" + name_ + "' for " +
+          seconds_text(silent) + "; the lock is at risk" +
+          (kill_ ? ": stopping the command in " + seconds_text(stop_at - now) +
+                       " unless etcd answers"
+                 : std::string()));
+    }
+    return true;
+  }
+
+  bool lost() const { return lost_ || m_.lost(); }
+  milliseconds grace() const { return grace_; }
+
+ private:
+  std::string name_;
+  const fe::lease_monitor& m_;
+  bool kill_;
+  milliseconds margin_;
+  milliseconds grace_;
+  bool lost_ = false;
+  bool warned_ = false;
+};
+
+std::vector<std::string> child_env(const run_args& a, const fe::options& o,
+                                   const fe::lease_monitor& m) {
+  std::string endpoints;
+  try {
+    for (const auto& e : fe::parse_name(a.lock.path, o.endpoints).endpoints) {
+      if (!endpoints.empty()) endpoints += ',';
+      endpoints += e;
+    }
+  } catch (const filelock::error&) {
+  }
+  return {
+      "FILELOCK_PATH=" + a.lock.path,
+      "FILELOCK_NAME=" + a.lock.path,
+      "FILELOCK_MODE=" + std::string(to_string(a.lock.mode())),
+      "FILELOCK_KIND=etcd",
+      "FILELOCK_BACKEND=etcd",
+      "FILELOCK_FENCE=" + std::to_string(m.fence()),
+      "FILELOCK_KEY=" + m.key(),
+      "FILELOCK_ETCD_KEY=" + m.key(),
+      "FILELOCK_ETCD_LEASE=" + lease_hex(m.lease()),
+      "FILELOCK_ETCD_ENDPOINTS=" + endpoints,
+      "FILELOCK_LEASE_TTL=" + std::to_string(m.ttl().count()),
+      // For scripts written for `etcdctl lock`; its ETCD_LOCK_REV is not
+      // set, as etcdctl's value is not the key's create revision.
+      "ETCD_LOCK_KEY=" + m.key(),
+      "FILELOCK_ETCD_PID=" + std::to_string(current_pid()),
+  };
+}
+
+// The status run exits with for the command: its own, 128+N for signal N,
+// 126/127 when it could not be started.
+int child_status(const child_result& c, const child_spec& spec) {
+  if (c.status == child_result::how::not_started) {
+    say("cannot run '" + spec.argv.front() + "': " +
+        std::error_code(c.start_error, std::generic_category()).message());
+    return to_int(c.start_error == ENOENT ? exit_code::not_found
+                                          : exit_code::not_executable);
+  }
+  return c.status == child_result::how::signalled ? 128 + c.code : c.code;
+}
+
+// A nested run on a name an ancestor holds would queue behind its own
+// ancestor forever; the ancestor's FILELOCK_ETCD_KEY and FILELOCK_ETCD_PID
+// tell, as FILELOCK_HELD does for local locks. An exclusive hold covers any
+// nested mode; a shared one only shared.
+bool ancestor_holds(const run_args& a, const fe::options& o) {
+  const char* key = std::getenv("FILELOCK_ETCD_KEY");
+  const char* pid = std::getenv("FILELOCK_ETCD_PID");
+  if (!key || !pid) return false;
+  std::string prefix;
+  try {
+    prefix = fe::parse_name(a.lock.path, o.endpoints).name + "/";
+  } catch (const filelock::error&) {
+    return false;
+  }
+  const std::string k = key;
+  if (!k.starts_with(prefix) || !is_ancestor(std::atoll(pid))) return false;
+  const bool shared = k.substr(prefix.size()).starts_with("r/");
+  return !shared || a.lock.mode() == lock_mode::shared;
+}
+
+std::optional<std::string> refuse_for_etcd(const run_args& a) {
+  if (a.no_fork) {
+    return "run: -F cannot hold an etcd lock: the lease needs filelock "
+           "running to renew it";
+  }
+  if (a.inherit) return "run: --inherit: an etcd lock has no descriptor";
+  if (a.kind != "auto") return "run: --kind does not apply to etcd locks";
+  if (!a.lifetime.empty()) {
+    return "run: --lifetime is for soft locks; an etcd lock has "
+           "--lease-ttl";
+  }
+  return std::nullopt;
+}
+
+deadline until_of(const lock_args& la) {
+  const auto wait = la.wait();
+  if (!wait) return std::nullopt;
+  if (wait->count() <= 0) return steady_clock::time_point::min();
+  return steady_clock::now() + std::chrono::ceil<steady_clock::duration>(*wait);
+}
+
+// Takes the lock for run and acquire: the result, or an exit status.
+std::variant<fe::acquired, int> take(const std::string& name,
+                                     const lock_args& la,
+                                     const fe::options& o) {
+  fe::lock lock(name, o);
+  wait_signals signals;
+  auto r = lock.acquire_until(until_of(la), la.mode(), signals.token());
+  if (signals.signal() != 0) {
+    if (r.result.acquired()) r.result.lock.release();
+    signals.reraise();
+  }
+  signals.finish();
+  switch (r.result.status) {
+    case acquire_status::acquired:
+      return r;
+    case acquire_status::busy:
+    case acquire_status::timed_out:
+      if (!la.quiet) {
+        say(describe_busy(la, r.result.holder,
+                          r.result.status == acquire_status::timed_out));
+      }
+      return la.conflict_exit;
+    case acquire_status::cancelled:
+    case acquire_status::failed:
+      break;
+  }
+  say(failure_text(name, r.result.operation, r.result.error, r.detail));
+  return to_int(etcd_code_for(r.result.error));
+}
+
+std::string ttl_text(const fe::entry& e) {
+  if (e.lease == 0) return "no lease: never expires";
+  if (!e.ttl_left) return "lease " + lease_hex(e.lease) + " expired";
+  return "lease " + lease_hex(e.lease) + ", " +
+         std::to_string(e.ttl_left->count()) + " s left";
+}
+
+std::string who(const fe::entry& e) {
+  if (e.owner_unknown) return "unknown owner (etcdctl or another client)";
+  holder_info h = e.holder;
+  h.command.clear();
+  h.since.reset();
+  return describe_owner(h);
+}
+
+json entry_json(const fe::entry& e) {
+  json h = e.owner_unknown ? json::object() : holder_json(e.holder);
+  if (e.owner_unknown) h["mode"] = to_string(e.holder.mode);
+  h["key"] = e.key;
+  h["fence"] = e.fence;
+  h["lease"] = e.lease ? json(lease_hex(e.lease)) : json(nullptr);
+  h["ttl_left"] = e.ttl_left ? json(e.ttl_left->count()) : json(nullptr);
+  h["position"] = e.position;
+  h["owner_unknown"] = e.owner_unknown;
+  h["stale_reason"] = e.stale_reason.empty() ? json(nullptr)
+                                             : json(e.stale_reason);
+  return h;
+}
+
+json report_doc(const fe::report& r) {
+  json obj = json::object();
+  obj["path"] = r.name;
+  obj["state"] = to_string(r.state);
+  obj["kind"] = "etcd";
+  json holders = json::array(), waiters = json::array();
+  std::string stale, mode;
+  bool unknown = false;
+  for (const auto& e : r.entries) {
+    (e.holds ? holders : waiters).push_back(entry_json(e));
+    if (!e.holds) continue;
+    if (mode.empty()) mode = to_string(e.holder.mode);
+    if (stale.empty()) stale = e.stale_reason;
+    unknown = unknown || e.owner_unknown;
+  }
+  obj["mode"] = mode.empty() ? json(nullptr) : json(mode);
+  obj["holders"] = std::move(holders);
+  obj["stale_reason"] = stale.empty() ? json(nullptr) : json(stale);
+  obj["owner_unknown"] = unknown;
+  obj["record_error"] = nullptr;
+  obj["record_format"] = r.entries.empty() ? json(nullptr) : json("filelock");
+  obj["backend"] = "etcd";
+  obj["endpoints"] = r.endpoints;
+  obj["revision"] = r.revision;
+  obj["waiters"] = std::move(waiters);
+  return obj;
+}
+
+std::string report_text(const fe::report& r) {
+  std::ostringstream out;
+  out << r.name << '\n';
+  out << "  state:   " << to_string(r.state) << '\n';
+  if (r.entries.empty()) return out.str();
+  out << "  kind:    etcd (revision " << r.revision << ")\n";
+  for (const auto& e : r.entries) {
+    out << (e.holds ? "  holder:  " : "  waiter " + std::to_string(e.position) +
+                                          ": ")
+        << who(e) << ", " << to_string(e.holder.mode) << ", fence "
+        << e.fence << ", " << ttl_text(e) << '\n';
+    if (e.holder.since) out << "    since:   " << rfc3339(*e.holder.since) << '\n';
+    if (!e.holder.command.empty()) {
+      out << "    command: " << one_line(e.holder.command) << '\n';
+    }
+    if (!e.stale_reason.empty()) {
+      out << "    stale:   " << e.stale_reason << '\n';
+    }
+  }
+  return out.str();
+}
+
+etcd_entry error_entry(const std::string& name, const filelock::error& err) {
+  etcd_entry out;
+  const auto code = etcd_code_for(err.code());
+  const auto msg = failure_text(name, err.operation(), err.code(), {});
+  say(msg);
+  out.status = to_int(code);
+  out.doc = json::object();
+  out.doc["path"] = name;
+  out.doc["state"] = "error";
+  out.doc["kind"] = "etcd";
+  out.doc["mode"] = nullptr;
+  out.doc["holders"] = json::array();
+  out.doc["error"] = error_json(code, msg);
+  return out;
+}
+
+}  // namespace
+
+etcd_args& etcd_settings() {
+  static etcd_args args;
+  return args;
+}
+
+bool is_etcd_lock(const std::string& name) { return fe::is_etcd_name(name); }
+
+void add_etcd_options(CLI::App& cmd, bool with_run) {
+  auto& e = etcd_settings();
+  const char* group = "etcd locks (etcd://HOST:PORT/NAME, etcd:NAME)";
+  cmd.add_option("--etcd-endpoints", e.endpoints,
+                 "Endpoints for etcd:NAME (else FILELOCK_ETCD_ENDPOINTS or "
+                 "ETCDCTL_ENDPOINTS)")
+      ->type_name("URL,...")
+      ->group(group);
+  cmd.add_option("--lease-ttl", e.lease_ttl,
+                 "TTL of the lock's lease (default 15s)")
+      ->type_name("DURATION")
+      ->group(group);
+  cmd.add_option("--etcd-cacert", e.cacert, "CA bundle to verify etcd with")
+      ->type_name("FILE")
+      ->group(group);
+  cmd.add_option("--etcd-cert", e.cert, "Client certificate")
+      ->type_name("FILE")
+      ->group(group);
+  cmd.add_option("--etcd-key", e.key, "Client certificate's key")
+      ->type_name("FILE")
+      ->group(group);
+  cmd.add_flag("--etcd-insecure-skip-tls-verify", e.insecure,
+               "Do not verify etcd's certificate (tests only)")
+      ->group(group);
+  cmd.add_option("--etcd-user", e.user,
+                 "User name; the password comes from --etcd-password-file "
+                 "or FILELOCK_ETCD_PASSWORD, never the command line")
+      ->type_name("NAME")
+      ->group(group);
+  cmd.add_option("--etcd-password-file", e.password_file,
+                 "File whose first line is the etcd password")
+      ->type_name("FILE")
+      ->group(group);
+  if (!with_run) return;
+  cmd.add_option("--on-lost", e.on_lost,
+                 "kill: stop the command (TERM, then KILL) before the lease "
+                 "can expire; warn: only report. Exit status 79 either way")
+      ->check(CLI::IsMember({"kill", "warn"}))
+      ->default_str("kill")
+      ->group(group);
+  cmd.add_option("--lost-grace", e.lost_grace,
+                 "Time between TERM and KILL (default min(5s, TTL/3))")
+      ->type_name("DURATION")
+      ->group(group);
+}
+
+exit_code etcd_code_for(const std::error_code& ec) {
+  if (ec == fe::errc::unavailable) return exit_code::unavailable;
+  if (ec == fe::errc::access_denied) return exit_code::no_permission;
+  if (ec == fe::errc::bad_name || ec == fe::errc::not_built) {
+    return exit_code::usage;
+  }
+  if (ec.category() == fe::category()) return exit_code::internal;
+  return code_for("lock", ec);
+}
+
+int run_etcd(const run_args& a) {
+  if (auto bad = refuse_for_etcd(a)) {
+    say(*bad);
+    return to_int(exit_code::usage);
+  }
+  const auto& e = etcd_settings();
+  fe::options o;
+  if (auto bad = make_options(e, o)) {
+    say("run: " + *bad);
+    return to_int(exit_code::usage);
+  }
+  o.command = command_text(a);
+  if (a.lock.verbose) o.on_diagnostic = [](std::string_view l) { say(l); };
+  if (ancestor_holds(a, o)) {
+    if (a.lock.verbose) {
+      say("'" + a.lock.path + "' is held by an ancestor; running under it");
+    }
+    child_spec spec;
+    spec.argv =
+        a.shell_command.empty() ? a.command : shell_argv(a.shell_command);
+    return child_status(run_child(spec), spec);
+  }
+
+  auto taken = take(a.lock.path, a.lock, o);
+  if (auto* status = std::get_if<int>(&taken)) return *status;
+  auto& r = std::get<fe::acquired>(taken);
+  const auto& m = *r.monitor;
+
+  milliseconds grace = std::min<milliseconds>(seconds(5), m.ttl() / 3);
+  if (!e.lost_grace.empty()) {
+    std::string why;
+    auto d = parse_duration(e.lost_grace, why);
+    if (!d) {
+      r.result.lock.release();
+      say("run: bad --lost-grace '" + e.lost_grace + "': " + why);
+      return to_int(exit_code::usage);
+    }
+    grace = std::chrono::ceil<milliseconds>(*d);
+  }
+  if (a.lock.verbose) {
+    say("holding '" + a.lock.path + "' (fence " + std::to_string(m.fence()) +
+        ", lease " + lease_hex(m.lease()) + ", TTL " +
+        std::to_string(m.ttl().count()) + " s)");
+  }
+
+  loss_watch watch(a.lock.path, m, e.on_lost == "kill", o.margin, grace);
+  child_spec spec;
+  spec.argv = a.shell_command.empty() ? a.command : shell_argv(a.shell_command);
+  spec.env = child_env(a, o, m);
+  // Ticks only read the monitor (no network): frequent ones cost nothing
+  // and keep the stop within a tick of its deadline.
+  spec.tick_interval = milliseconds(50);
+  spec.on_tick = [&watch] { return watch.tick(); };
+  spec.kill_after = grace;
+  const child_result c = run_child(spec);
+
+  watch.tick();  // lost while the command was ending?
+  std::error_code ec;
+  r.result.lock.release(ec);
+  if (c.status == child_result::how::not_started) return child_status(c, spec);
+  if (watch.lost()) return to_int(exit_code::lock_lost);
+  if (ec && ec != filelock::errc::lock_lost) {
+    say(failure_text(a.lock.path, "release", ec, {}));
+  }
+  return child_status(c, spec);
+}
+
+int acquire_etcd(const acquire_args& a) {
+  if (a.lifetime.empty()) {
+    say("acquire: an etcd lock outlives this command only as a lease: give "
+        "--lifetime DURATION");
+    return to_int(exit_code::usage);
+  }
+  std::string why;
+  auto life = parse_duration(a.lifetime, why);
+  if (!life || *life < seconds(1)) {
+    say("acquire: bad --lifetime '" + a.lifetime + "': " +
+        (why.empty() ? "at least 1s" : why));
+    return to_int(exit_code::usage);
+  }
+  fe::options o;
+  if (auto bad = make_options(etcd_settings(), o)) {
+    say("acquire: " + *bad);
+    return to_int(exit_code::usage);
+  }
+  o.lease_ttl = std::chrono::ceil<seconds>(*life);
+  o.keep_alive = false;
+  o.owner_pid = owner_process(a.owner_pid);
+  auto taken = take(a.lock.path, a.lock, o);
+  if (auto* status = std::get_if<int>(&taken)) return *status;
+  auto& r = std::get<fe::acquired>(taken);
+  const auto key = r.result.lock.detach();
+  const auto& m = *r.monitor;
+  if (a.json) {
+    json lock = json::object();
+    lock["path"] = a.lock.path;
+    lock["kind"] = "etcd";
+    lock["mode"] = to_string(a.lock.mode());
+    lock["lifetime"] = m.ttl().count();
+    lock["token"] = key;
+    lock["key"] = key;
+    lock["fence"] = m.fence();
+    lock["lease"] = lease_hex(m.lease());
+    print_json({{"filelock", kJsonSchemaVersion}, {"lock", std::move(lock)}});
+  } else {
+    std::cout << key << '\n' << std::flush;
+  }
+  return 0;
+}
+
+int release_etcd(const release_args& a) {
+  fe::options o;
+  if (auto bad = make_options(etcd_settings(), o)) {
+    say("release: " + *bad);
+    return to_int(exit_code::usage);
+  }
+  try {
+    // The key acquire printed (--token), else the key this owner holds.
+    std::string key = a.token;
+    const auto owner = owner_process(a.owner_pid);
+    if (key.empty()) {
+      for (const auto& e : fe::inspect(a.path, o).entries) {
+        if (!e.owner_unknown && e.holder.pid == owner &&
+            e.holder.host == host_name()) {
+          key = e.key;
+          break;
+        }
+      }
+    }
+    auto outcome = key.empty() ? release_outcome::not_held
+                               : fe::release_key(a.path, key, owner,
+                                                 a.force, o);
+    switch (outcome) {
+      case release_outcome::released:
+        if (a.verbose) say("released '" + a.path + "' (" + key + ")");
+        return 0;
+      case release_outcome::not_owner:
+        say("cannot release '" + a.path + "': " + key +
+            " belongs to another owner (--force releases it)");
+        return to_int(exit_code::no_permission);
+      default:
+        if (!a.quiet) say("'" + a.path + "' is not held by process " +
+                          std::to_string(owner));
+        return to_int(exit_code::busy);
+    }
+  } catch (const filelock::error& err) {
+    say(failure_text(a.path, err.operation(), err.code(), {}));
+    return to_int(etcd_code_for(err.code()));
+  }
+}
+
+etcd_entry status_etcd(const std::string& name) {
+  fe::options o;
+  if (auto bad = make_options(etcd_settings(), o)) {
+    say("status: " + *bad);
+    return {json::object(), {}, to_int(exit_code::usage)};
+  }
+  try {
+    auto r = fe::inspect(name, o);
+    return {report_doc(r), report_text(r), status_for(r.state)};
+  } catch (const filelock::error& err) {
+    return error_entry(name, err);
+  }
+}
+
+etcd_entry break_stale_etcd(const std::string& name,
+                            const break_stale_args& a) {
+  fe::options o;
+  if (auto bad = make_options(etcd_settings(), o)) {
+    say("break-stale: " + *bad);
+    return {json::object(), {}, to_int(exit_code::usage)};
+  }
+  try {
+    break_options how;
+    how.force = a.force;
+    how.dry_run = a.dry_run;
+    auto r = fe::break_stale(name, how, o);
+    etcd_entry out;
+    out.doc = report_doc(r.before);
+    out.doc["outcome"] = std::string(to_string(r.outcome));
+    json broken = json::array();
+    std::string keys;
+    for (const auto& e : r.broken) {
+      broken.push_back(entry_json(e));
+      keys += (keys.empty() ? "" : ", ") + who(e) + " (" + e.key + ")";
+    }
+    out.doc["broken"] = std::move(broken);
+    const std::string p = "'" + name + "': ";
+    switch (r.outcome) {
+      case break_outcome::removed:
+        out.text = p + "revoked the lease of " + keys;
+        break;
+      case break_outcome::would_remove:
+        out.text = p + "would revoke the lease of " + keys;
+        out.status = 2;
+        break;
+      case break_outcome::nothing_to_do:
+        out.text = p + "nothing to do (free)";
+        break;
+      case break_outcome::refused_live:
+        out.text = p + "left alone: held by a live owner";
+        break;
+      case break_outcome::refused_unknown:
+        out.text = p + "left alone: owner unknown; --force revokes it";
+        break;
+      case break_outcome::lost_race:
+        out.text = p + "left alone: its holders left meanwhile";
+        break;
+    }
+    return out;
+  } catch (const filelock::error& err) {
+    return error_entry(name, err);
+  }
+}
+
+}  // namespace filelock::cli
