@@ -3,7 +3,9 @@
 // command runs.
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -281,4 +283,40 @@ TEST_CASE("run on etcd: a nested run on the same name runs under its parent") {
       {"run", "-s", name_on(s, "nest"), "--", FILELOCK_BIN, "run", "-w",
        "300ms", name_on(s, "nest"), "--", "echo", "inner"});
   CHECK(st2 == 75);
+}
+
+TEST_CASE("run on etcd: a refused password is 77 and a good one works") {
+  const auto etcdctl = filelock::etcd_test::etcdctl_binary();
+  if (etcdctl.empty()) {
+    MESSAGE("SKIPPED: no etcdctl");
+    return;
+  }
+  server s;
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"user", "add", "root",
+                                 "--new-user-password=rootpw"},
+        {"user", "grant-role", "root", "root"},
+        {"auth", "enable"}}) {
+    std::vector<std::string> argv = {etcdctl, "--endpoints", s.url()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    REQUIRE(filelock::etcd_test::run(argv, {"ETCDCTL_API=3"}).first == 0);
+  }
+  auto denied = filelock::etcd_test::run(
+      program({"run", "--etcd-user", "root", name_on(s, "p"), "--", "true"}),
+      {"FILELOCK_ETCD_PASSWORD=wrong"});
+  CHECK(denied.first == 77);
+  CHECK(denied.second.find("etcd denied access") != std::string::npos);
+
+  char tmpl[] = "/tmp/filelock-etcd-pw-XXXXXX";
+  const int fd = ::mkstemp(tmpl);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, "rootpw\n", 7) == 7);
+  ::close(fd);
+  auto ok = filelock::etcd_test::run(
+      program({"run", "--etcd-user", "root", "--etcd-password-file", tmpl,
+               name_on(s, "p"), "--", "echo", "in"}),
+      {"FILELOCK_ETCD_PASSWORD="});
+  ::unlink(tmpl);
+  CHECK(ok.first == 0);
+  CHECK(ok.second == "in\n");
 }
