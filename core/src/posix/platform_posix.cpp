@@ -244,6 +244,14 @@ std::vector<std::int64_t> lock_keepers(const kernel_lock& lock) {
 }  // namespace
 #endif
 
+bool os_lock_holders_complete() noexcept {
+#if defined(__linux__)
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::vector<holder_info> os_lock_holders(const file_id& id) {
   std::vector<holder_info> out;
 #if defined(__linux__)
@@ -302,13 +310,18 @@ std::string process_command(std::int64_t pid) {
 #if defined(__linux__)
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline",
                    std::ios::binary);
-  std::string raw((std::istreambuf_iterator<char>(in)),
-                  std::istreambuf_iterator<char>());
-  while (!raw.empty() && raw.back() == '\0') raw.pop_back();
-  for (char& c : raw) {
-    if (c == '\0') c = ' ';
+  // read(2) fails with ESRCH when the process exits while we read it
+  // (status sees short-lived lockers in /proc/locks). The stream's own
+  // functions turn that into a failed read; istreambuf_iterator would let
+  // libstdc++'s exception escape.
+  std::string command, arg;
+  bool first = true;
+  while (std::getline(in, arg, '\0')) {
+    if (!first) command += ' ';
+    command += arg;
+    first = false;
   }
-  return raw;
+  return command;
 #else
   (void)pid;
   return {};
