@@ -12,6 +12,7 @@
 #include "common.hpp"
 #include "etcd_cli.hpp"
 #include "filelock/version.hpp"
+#include "process.hpp"
 #include "release.hpp"
 #include "run.hpp"
 #include "status.hpp"
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
 
   // For `run`, everything after the first `--` is the command, verbatim;
   // CLI11 sees only what comes before it.
-  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> args = utf8_arguments(argc, argv);
   std::optional<std::vector<std::string>> after_dashes;
   if (!args.empty() && args.front() == "run") {
     auto dashes = std::find(args.begin(), args.end(), "--");

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -44,6 +45,12 @@ struct child_result {
 // keeps the lock descriptor, so that it never runs unlocked.
 child_result run_child(const child_spec& spec);
 
+// The argv that runs `command` with the platform's shell (-c): /bin/sh -c
+// on POSIX; cmd.exe /d /s /c on Windows, where run_child passes the command
+// to cmd.exe verbatim, since cmd.exe does not follow the C runtime's
+// quoting rules.
+std::vector<std::string> shell_argv(const std::string& command);
+
 // Replaces this process with the command (-F): the lock stays with it.
 // Returns only on failure, with errno's value.
 int exec_in_place(const child_spec& spec);
@@ -51,6 +58,21 @@ int exec_in_place(const child_spec& spec);
 // The identity of a file as "device:inode" (empty when it cannot be read).
 std::string file_key(int fd);
 std::string file_key_of_path(const std::string& path);
+
+// The program's arguments (without the program name) as UTF-8. Windows
+// hands main() its ANSI code page, which cannot hold every name.
+std::vector<std::string> utf8_arguments(int argc, char** argv);
+
+// A path from UTF-8 text. On Windows std::filesystem::path(std::string)
+// reads the text in another encoding, so paths from the command line are
+// made here.
+std::filesystem::path utf8_path(const std::string& text);
+
+// This process, its parent (the calling shell, for `acquire`; 0 when
+// unknown) and this machine's name.
+std::int64_t current_pid();
+std::int64_t parent_pid();
+std::string host_name();
 
 // True when pid is this process's parent, grandparent, ...
 bool is_ancestor(std::int64_t pid);

@@ -226,6 +226,10 @@ child_result run_child(const child_spec& spec) {
   return result;
 }
 
+std::vector<std::string> shell_argv(const std::string& command) {
+  return {"/bin/sh", "-c", command};
+}
+
 int exec_in_place(const child_spec& spec) {
   auto argv = argv_of(spec);
   apply_env(spec.env);
@@ -268,6 +272,23 @@ std::int64_t parent_of(std::int64_t pid) {
 }
 
 }  // namespace
+
+std::vector<std::string> utf8_arguments(int argc, char** argv) {
+  return {argv + std::min(argc, 1), argv + argc};
+}
+
+// POSIX paths are bytes: kept as given, whatever their encoding.
+std::filesystem::path utf8_path(const std::string& text) { return text; }
+
+std::int64_t current_pid() { return getpid(); }
+
+std::int64_t parent_pid() { return getppid(); }
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return {};
+  return buf;
+}
 
 bool is_ancestor(std::int64_t pid) {
   std::int64_t p = getpid();

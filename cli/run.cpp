@@ -54,13 +54,13 @@ std::optional<ancestor_hold> find_ancestor_hold(
 }
 
 std::vector<std::string> child_argv(const run_args& a) {
-  if (!a.shell_command.empty()) return {"/bin/sh", "-c", a.shell_command};
+  if (!a.shell_command.empty()) return shell_argv(a.shell_command);
   return a.command;
 }
 
 std::vector<std::string> child_env(const run_args& a, const guard* held) {
   std::error_code ec;
-  auto abs = std::filesystem::absolute(a.lock.path, ec);
+  auto abs = std::filesystem::absolute(utf8_path(a.lock.path), ec);
   std::vector<std::string> env = {
       "FILELOCK_PATH=" + (ec ? a.lock.path : abs.lexically_normal().string()),
       "FILELOCK_MODE=" + std::string(to_string(a.lock.mode())),
@@ -75,7 +75,7 @@ std::vector<std::string> child_env(const run_args& a, const guard* held) {
     if (!list.empty()) list += ',';
     list += file_key(held->native_handle()) + ":" +
             std::string(to_string(a.lock.mode())) + ":" +
-            std::to_string(static_cast<long long>(::getpid()));
+            std::to_string(current_pid());
     env.push_back(std::string(kHeldVar) + "=" + list);
   }
   return env;
@@ -242,7 +242,7 @@ int acquire_and_run(const run_args& a) {
       return to_int(exit_code::usage);
     }
   }
-  file_lock lock(la.path, options_for(a));
+  file_lock lock(utf8_path(la.path), options_for(a));
 
   // One attempt first: it decides whether there is anybody to wait for,
   // and whether that somebody is our own ancestor (a nested run).
