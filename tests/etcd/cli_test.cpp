@@ -215,9 +215,11 @@ TEST_CASE("status on etcd: holders and waiters in queue order, as JSON") {
   auto text = run_filelock({"status", name_on(s, "st")});
   CHECK(text.second.find("waiter 2: ") != std::string::npos);
   holder.close_stdin();
-  w1.wait();
-  w2.wait();
-  CHECK(run_filelock({"status", name_on(s, "st")}).first == 1);  // free
+  CHECK(holder.wait() == std::optional<int>(0));
+  CHECK(w1.wait() == std::optional<int>(0));
+  CHECK(w2.wait() == std::optional<int>(0));
+  const auto after = run_filelock({"status", name_on(s, "st")});
+  CHECK_MESSAGE(after.first == 1, after.second);  // free
 }
 
 TEST_CASE("break-stale on etcd: a live holder is left alone") {
