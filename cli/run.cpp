@@ -25,14 +25,19 @@ struct ancestor_hold {
   lock_mode mode = lock_mode::exclusive;
 };
 
-// An ancestor that holds this lock: from the kernel's list of holders when
-// the platform has one, else from FILELOCK_HELD (checked against liveness
-// and ancestry as far as the platform allows).
-std::optional<ancestor_hold> find_ancestor_hold(
-    const std::string& path, const std::optional<holder_info>& holder) {
-  if (holder && holder->pid > 0 && is_ancestor(holder->pid)) {
-    return ancestor_hold{holder->pid, holder->mode};
+// An ancestor that holds this lock: from the list of holders, and only
+// where that list may be incomplete (OS locks off Linux) from
+// FILELOCK_HELD, checked against liveness and ancestry as far as the
+// platform allows. Where the list is complete, an ancestor missing from it
+// does not hold the lock, whatever FILELOCK_HELD says: the entry may be
+// forged, or the ancestor may have closed its descriptor (run -F), and
+// trusting it would put us beside a stranger who holds the lock.
+std::optional<ancestor_hold> find_ancestor_hold(const file_lock& lock,
+                                                const std::string& path) {
+  for (const auto& h : lock.holders()) {
+    if (h.pid > 0 && is_ancestor(h.pid)) return ancestor_hold{h.pid, h.mode};
   }
+  if (lock.holders_complete()) return std::nullopt;
   const char* held = std::getenv(kHeldVar);
   const std::string key = file_key_of_path(path);
   if (held == nullptr || key.empty()) return std::nullopt;
@@ -222,7 +227,13 @@ int finish(const run_args& a, guard& held, lease_keeper& lease, int status) {
     warn_if_not_intact(a, held);
   }
   std::error_code ec;
-  held.release(ec);
+  if (a.inherit) {
+    // flock(1)'s behaviour, asked for: what the command left running with
+    // the descriptor keeps the lock after we are gone.
+    held.release_to_inheritors(ec);
+  } else {
+    held.release(ec);
+  }
   if (ec) say(describe_failure("unlock", a.lock.path, ec));
   return status;
 }
@@ -248,7 +259,7 @@ int acquire_and_run(const run_args& a) {
   // and whether that somebody is our own ancestor (a nested run).
   auto r = lock.acquire_until(steady_clock::time_point::min(), la.mode());
   if (r.status == acquire_status::busy) {
-    if (auto anc = find_ancestor_hold(la.path, r.holder)) {
+    if (auto anc = find_ancestor_hold(lock, la.path)) {
       if (anc->mode == lock_mode::exclusive || la.mode() == anc->mode) {
         if (la.verbose) {
           say("'" + la.path + "' is already held " +

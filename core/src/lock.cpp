@@ -101,6 +101,16 @@ void guard::release() {
   if (ec) throw error("unlock", std::move(p), ec);
 }
 
+void guard::release_to_inheritors(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!holding_) {
+    ec = make_error_code(errc::not_held);
+    return;
+  }
+  auto h = std::move(holding_);
+  h->release_to_inheritors(ec);
+}
+
 void guard::release(std::error_code& ec) noexcept {
   ec.clear();
   if (!holding_) {
@@ -213,6 +223,13 @@ std::future<guard> file_lock::acquire_async(lock_mode mode,
     std::thread(std::move(task)).detach();
   }
   return future;
+}
+
+bool file_lock::holders_complete() const noexcept {
+  if (options_.kind == lock_kind::soft || detail::names_etcd(path_)) {
+    return true;
+  }
+  return detail::platform::os_lock_holders_complete();
 }
 
 std::vector<holder_info> file_lock::holders() const {

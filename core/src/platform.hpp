@@ -86,6 +86,9 @@ bool path_names(const std::filesystem::path& path, const file_id& id,
 // Holders of OS locks on the file, as the kernel reports them. Empty where
 // the platform cannot tell.
 std::vector<holder_info> os_lock_holders(const file_id& id);
+// True where os_lock_holders() sees every holder (Linux: /proc/locks), so
+// that an empty list means nobody holds the lock.
+bool os_lock_holders_complete() noexcept;
 
 std::int64_t current_pid() noexcept;
 

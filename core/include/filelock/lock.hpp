@@ -253,6 +253,12 @@ class file_lock {
   // Linux from /proc/locks). Never takes the lock.
   std::vector<holder_info> holders() const;
 
+  // True when holders() sees every holder, so that a process missing from
+  // the list does not hold the lock: soft locks (the marker names its
+  // owner) everywhere, OS locks on Linux. False on other platforms, where
+  // an empty list proves nothing.
+  bool holders_complete() const noexcept;
+
  private:
   std::optional<guard> try_acquire_until_steady(steady_clock::time_point when,
                                                 lock_mode mode,

@@ -1,10 +1,7 @@
-# KNOWN BUG (issue 2; fails until fixed in cli/run.cpp): a nested run
-# trusts FILELOCK_HELD once it names a live ancestor, without checking
-# that this ancestor still holds the lock, even where the kernel can tell
-# (Linux /proc/locks). The nested run then "runs straight through" while
-# a stranger holds the lock: two holders at once.
-# Expected: when the platform lists the holders, an ancestor counts only
-# if it is one of them; otherwise the nested run waits or is busy.
+# Regression (issue 2): a nested run once trusted FILELOCK_HELD as soon as
+# it named a live ancestor, without checking that this ancestor still held
+# the lock, and ran straight through beside a stranger who held it. Where
+# the platform lists every holder (Linux), only that list counts.
 . "${FILELOCK_TESTS_DIR}/integration/lib.sh"
 
 # 1. FILELOCK_HELD naming the caller's own shell (a live ancestor that
