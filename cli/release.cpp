@@ -11,6 +11,12 @@ namespace {
 int release_fd(const release_args& a) {
   std::error_code ec;
   unlock_descriptor(a.fd, ec);
+  if (ec == std::errc::not_supported) {
+    // fd_lock_win32.cpp: a lock cannot outlive us through a descriptor.
+    say("--fd is Unix-only: on Windows a lock ends with the process that "
+        "took it (use a soft lock: filelock acquire LOCK)");
+    return to_int(exit_code::usage);
+  }
   if (ec == std::errc::bad_file_descriptor) {
     say("cannot unlock descriptor " + std::to_string(a.fd) +
         ": Bad file descriptor (it is not open in the calling shell)");

@@ -308,3 +308,49 @@ TEST_CASE("win32 run: -F runs the command and ends with its status") {
   CHECK(o.status == 5);
   CHECK(run({helper_exe(), "try", lock, "exclusive"}).status == 0);
 }
+
+TEST_CASE("win32 acquire: --fd says it is Unix-only") {
+  auto o = run(program({"acquire", "--fd", "9"}));
+  CHECK(o.status == 64);
+  CHECK(o.output.find("--fd is Unix-only") != std::string::npos);
+  o = run(program({"release", "--fd", "9"}));
+  CHECK(o.status == 64);
+  CHECK(o.output.find("--fd is Unix-only") != std::string::npos);
+}
+
+TEST_CASE("win32 soft: a lock held by a live owner keeps others out") {
+  temp_dir dir;
+  const auto lock = dir / "soft.lock";
+  child owner({echo_args_exe(), "--sleep", "60"});
+  REQUIRE(owner.wait_locked());
+  const auto pid = std::to_string(owner.pid());
+  auto o = run(program({"acquire", "--owner-pid", pid, lock}));
+  REQUIRE(o.status == 0);
+  o = run_under(lock, {echo_args_exe(), "ran"}, {"--kind", "soft", "-n"});
+  CHECK(o.status == 75);
+  o = run(program({"status", lock}));
+  CHECK(o.output.find("pid " + pid) != std::string::npos);
+  o = run(program({"release", "--owner-pid", pid, lock}));
+  CHECK(o.status == 0);
+  o = run_under(lock, {echo_args_exe(), "ran"}, {"--kind", "soft", "-n"});
+  CHECK(o.status == 0);
+  CHECK(o.output == "[ran]\n");
+}
+
+TEST_CASE("win32 soft: the lock of a dead owner is stale and taken over") {
+  temp_dir dir;
+  const auto lock = dir / "soft.lock";
+  std::string pid;
+  {
+    child owner({echo_args_exe(), "--sleep", "60"});
+    REQUIRE(owner.wait_locked());
+    pid = std::to_string(owner.pid());
+    REQUIRE(run(program({"acquire", "--owner-pid", pid, lock})).status == 0);
+    owner.kill();
+  }
+  auto o = run(program({"status", lock}));
+  CHECK(o.output.find("stale") != std::string::npos);
+  o = run_under(lock, {echo_args_exe(), "ran"}, {"--kind", "soft", "-w", "5"});
+  CHECK(o.status == 0);
+  CHECK(o.output.find("[ran]") != std::string::npos);
+}
