@@ -66,6 +66,8 @@ std::vector<std::string> utf8_arguments(int argc, char** argv);
 // A path from UTF-8 text. On Windows std::filesystem::path(std::string)
 // reads the text in another encoding, so paths from the command line are
 // made here.
+// TODO(#5): acquire, release, status and break-stale still make their
+// paths with std::filesystem::path(std::string): ASCII only on Windows.
 std::filesystem::path utf8_path(const std::string& text);
 
 // This process, its parent (the calling shell, for `acquire`; 0 when
