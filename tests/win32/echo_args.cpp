@@ -7,6 +7,9 @@
 //                                then sleeps
 //   echo_args --pid-file FILE SECONDS
 //                                writes its pid to FILE, then sleeps
+//   echo_args --find-handle FILE prints "inherited" when one of the
+//                                handles this process started with refers
+//                                to FILE, else "none"
 //   echo_args --critical DIR     enters a critical section checked by a
 //                                marker file: fails (exit 3) if another
 //                                process is inside, else adds one to
@@ -18,6 +21,7 @@
 // After windows.h, which it needs.
 #include <shellapi.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -52,6 +56,30 @@ int critical(const std::string& dir) {
   return 0;
 }
 
+// Handle values are multiples of 4; an inherited handle keeps its value,
+// so looking at the small ones finds it without knowing it.
+bool has_handle_to(const wchar_t* path) {
+  HANDLE f = CreateFileW(path, 0,
+                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         nullptr, OPEN_EXISTING, 0, nullptr);
+  if (f == INVALID_HANDLE_VALUE)
+    return false;
+  BY_HANDLE_FILE_INFORMATION want{};
+  GetFileInformationByHandle(f, &want);
+  bool found = false;
+  for (std::uintptr_t v = 4; v < 0x4000 && !found; v += 4) {
+    auto h = reinterpret_cast<HANDLE>(v);
+    BY_HANDLE_FILE_INFORMATION got{};
+    if (h == f || !GetFileInformationByHandle(h, &got))
+      continue;
+    found = got.dwVolumeSerialNumber == want.dwVolumeSerialNumber &&
+            got.nFileIndexHigh == want.nFileIndexHigh &&
+            got.nFileIndexLow == want.nFileIndexLow;
+  }
+  CloseHandle(f);
+  return found;
+}
+
 }  // namespace
 
 int main() {
@@ -81,6 +109,10 @@ int main() {
   }
   if (first == "--critical" && argc == 3)
     return critical(narrow(wargv[2]));
+  if (first == "--find-handle" && argc == 3) {
+    std::printf("%s\n", has_handle_to(wargv[2]) ? "inherited" : "none");
+    return 0;
+  }
   for (int i = 1; i < argc; ++i)
     std::printf("[%s]\n", narrow(wargv[i]).c_str());
   return 0;

@@ -200,13 +200,17 @@ TEST_CASE("win32 run: the command dies with filelock (job object)") {
 }
 
 TEST_CASE("win32 run: the command does not inherit the lock handle") {
-  // The command starts a grandchild that would keep every inheritable
-  // handle open; once filelock and its command are gone the lock is free.
+  // The command looks through its own handles for one that refers to the
+  // lock file; with --inherit it must find it, which shows that the look
+  // can see an inherited handle at all.
   temp_dir dir;
   const auto lock = dir / "x.lock";
-  const auto o = run_under(lock, {echo_args_exe(), "--exit", "0"});
-  REQUIRE(o.status == 0);
-  CHECK(run({helper_exe(), "try", lock, "exclusive"}).status == 0);
+  auto o = run_under(lock, {echo_args_exe(), "--find-handle", lock});
+  CHECK(o.status == 0);
+  CHECK(o.output == "none\n");
+  o = run_under(lock, {echo_args_exe(), "--find-handle", lock}, {"--inherit"});
+  CHECK(o.status == 0);
+  CHECK(o.output == "inherited\n");
 }
 
 TEST_CASE("win32 run: C29, the data file itself as the lock") {
