@@ -20,6 +20,11 @@ struct child_spec {
   // A descriptor the command keeps open (the lock, when it is inherited);
   // -1 for none. Every other descriptor of ours is close-on-exec.
   int inherit_fd = -1;
+  // The OS lock's descriptor, -1 for none. If filelock is killed, whatever
+  // keeps this descriptor open keeps the lock: on Linux a guardian process
+  // that kills the command's whole process tree first, elsewhere the
+  // command itself.
+  int lock_fd = -1;
   // Called every tick_interval while the command runs (never when zero),
   // from the thread that waits for it. Returning false terminates the
   // command (SIGTERM); run keeps a soft lock's lease fresh this way.
@@ -40,9 +45,12 @@ struct child_result {
 
 // Runs the command and waits for it. INT, TERM, HUP and QUIT sent to this
 // process are passed on to it (except those a terminal sent to the whole
-// process group, which it got already). On Linux the command is killed if
-// this process dies (it could not release the lock otherwise); elsewhere it
-// keeps the lock descriptor, so that it never runs unlocked.
+// process group, which it got already). If this process is killed, the
+// command must not run on while the lock is free. On Linux the command runs
+// under a guardian process that shares the lock's descriptor: when
+// filelock dies, the guardian kills everything the command started (as
+// child subreaper it finds orphans too) and only then exits, which frees
+// the lock. Elsewhere the command keeps the lock's descriptor instead.
 child_result run_child(const child_spec& spec);
 
 // The argv that runs `command` with the platform's shell (-c): /bin/sh -c

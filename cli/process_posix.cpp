@@ -1,6 +1,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +17,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "process.hpp"
 
@@ -110,6 +114,9 @@ std::vector<char*> argv_of(const child_spec& spec) {
   if (getppid() != parent) _exit(127);
 #else
   (void)parent;
+  // No guardian here: if filelock is killed, the command keeps the lock
+  // instead of running on without it.
+  if (spec.lock_fd >= 0) fcntl(spec.lock_fd, F_SETFD, 0);
 #endif
   if (spec.inherit_fd >= 0) fcntl(spec.inherit_fd, F_SETFD, 0);
   restore_signals(saved);
@@ -118,6 +125,146 @@ std::vector<char*> argv_of(const child_spec& spec) {
   (void)!write(report_fd, &err, sizeof err);
   _exit(127);
 }
+
+#if defined(__linux__)
+// Sent by filelock to the guardian: kill the command's whole tree now. A
+// SIGKILL of the guardian itself would kill only the command (by its
+// parent-death signal) and leave what it started running unlocked.
+constexpr int kKillTree = SIGUSR1;
+
+void kill_descendants(pid_t root) {
+  // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and
+  // parentheses, so read from the last ')'.
+  std::vector<std::pair<pid_t, pid_t>> parent_of;
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+      if (pid <= 0) continue;
+      std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+      std::string line;
+      std::getline(in, line);
+      const auto close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 1));
+      std::string state;
+      pid_t ppid = 0;
+      rest >> state >> ppid;
+      parent_of.emplace_back(pid, ppid);
+    }
+    closedir(d);
+  }
+  auto ppid = [&](pid_t pid) {
+    for (const auto& [p, pp] : parent_of) {
+      if (p == pid) return pp;
+    }
+    return pid_t{0};
+  };
+  for (const auto& [pid, pp] : parent_of) {
+    pid_t up = pp;
+    for (int depth = 0; up > 1 && depth < 4096; ++depth, up = ppid(up)) {
+      if (up == root) {
+        kill(pid, SIGKILL);
+        break;
+      }
+    }
+  }
+}
+
+// Kills everything below the guardian and reaps it. As child subreaper the
+// guardian inherits every orphan of the tree, so once it has no children
+// left, nothing the command started is still running.
+void sweep_tree() {
+  const pid_t me = getpid();
+  for (;;) {
+    kill_descendants(me);
+    const pid_t r = waitpid(-1, nullptr, 0);
+    if (r < 0 && errno == ECHILD) return;
+  }
+}
+
+// Ends the guardian the way the command ended, so that filelock's wait sees
+// the command's own status.
+[[noreturn]] void exit_like(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const rlimit no_core{0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(sig, SIG_DFL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, sig);
+    sigprocmask(SIG_UNBLOCK, &only, nullptr);
+    raise(sig);
+    _exit(128 + sig);
+  }
+  _exit(WEXITSTATUS(status));
+}
+
+// The guardian: the process between filelock and the command. It shares
+// filelock's lock descriptor (fork keeps it; it never execs), relays the
+// signals filelock forwards, and when filelock dies (EOF on life_fd)
+// kills the command's whole tree before it exits and so frees the lock.
+[[noreturn]] void guard_command(const child_spec& spec, char* const* argv,
+                                const saved_signals& saved, int report_fd,
+                                int life_fd) {
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  for (int& fd : signal_pipe) close(fd);
+  if (pipe(signal_pipe) != 0) _exit(127);
+  for (int fd : signal_pipe) {
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+  }
+  struct sigaction sa {};
+  sa.sa_sigaction = on_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(kKillTree, &sa, nullptr);
+
+  const pid_t me = getpid();
+  const pid_t command = fork();
+  if (command == 0) {
+    close(life_fd);
+    signal(kKillTree, SIG_DFL);
+    exec_child(spec, argv, me, saved, report_fd);
+  }
+  if (command < 0) {
+    const int err = errno;
+    (void)!write(report_fd, &err, sizeof err);
+    _exit(127);
+  }
+  close(report_fd);
+  sigset_t set = watched_set();
+  sigaddset(&set, kKillTree);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+
+  for (;;) {
+    pollfd fds[2] = {{signal_pipe[0], POLLIN, 0}, {life_fd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) continue;
+    char ignored;
+    if (fds[1].revents != 0 && read(life_fd, &ignored, 1) <= 0) {
+      sweep_tree();
+      _exit(128 + SIGKILL);
+    }
+    unsigned char sigs[64];
+    const ssize_t n = read(signal_pipe[0], sigs, sizeof sigs);
+    for (ssize_t i = 0; i < n; ++i) {
+      if (sigs[i] == kKillTree) {
+        sweep_tree();
+        _exit(128 + SIGKILL);
+      }
+      if (sigs[i] != SIGCHLD) {
+        kill(command, sigs[i]);
+        continue;
+      }
+      int status = 0;
+      pid_t r;
+      while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (r == command) exit_like(status);
+      }
+    }
+  }
+}
+#endif
 
 // Reads the errno a failed exec() sent back; 0 when exec() succeeded (the
 // close-on-exec pipe closed with nothing written).
@@ -169,7 +316,11 @@ child_result wait_for(pid_t child, const child_spec& spec) {
       }
       if (terminated && !killed && spec.kill_after.count() > 0 &&
           std::chrono::steady_clock::now() >= terminated_at + spec.kill_after) {
+#if defined(__linux__)
+        kill(child, kKillTree);
+#else
         kill(child, SIGKILL);
+#endif
         killed = true;
       }
     }
@@ -195,13 +346,35 @@ child_result run_child(const child_spec& spec) {
     return {child_result::how::not_started, 0, err};
   }
   for (int fd : report) fcntl(fd, F_SETFD, FD_CLOEXEC);
+#if defined(__linux__)
+  // The guardian learns of our death by EOF: only we hold the write end.
+  int life[2];
+  if (pipe(life) != 0) {
+    const int err = errno;
+    close(report[0]);
+    close(report[1]);
+    restore_signals(saved);
+    return {child_result::how::not_started, 0, err};
+  }
+  for (int fd : life) fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
   const pid_t parent = getpid();
   const pid_t child = fork();
   if (child == 0) {
     close(report[0]);
     apply_env(spec.env);
+#if defined(__linux__)
+    close(life[1]);
+    guard_command(spec, argv.data(), saved, report[1], life[0]);
+#else
     exec_child(spec, argv.data(), parent, saved, report[1]);
+#endif
   }
+#if defined(__linux__)
+  close(life[0]);
+  // life[1] stays open, unused, until we exit: its closing is the message.
+  (void)parent;
+#endif
   close(report[1]);
   if (child < 0) {
     const int err = errno;
@@ -215,6 +388,9 @@ child_result run_child(const child_spec& spec) {
   const int start_error = read_start_error(report[0]);
   close(report[0]);
   child_result result = wait_for(child, spec);
+#if defined(__linux__)
+  close(life[1]);
+#endif
   if (start_error != 0) {
     result = {child_result::how::not_started, 0, start_error};
   }

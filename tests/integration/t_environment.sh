@@ -90,7 +90,7 @@ capture env "FILELOCK_HELD=$key:exclusive:$PID_H" "$FL" run -n "$L" -- true
 check_rc "forged FILELOCK_HELD of a non-ancestor: still busy" 75
 release_holder H
 # (FILELOCK_HELD naming a live ancestor that does not hold the lock:
-# see t_known_bug_nested_env.sh.)
+# see t_nested_run_trusts_only_holders.sh.)
 
 # ---- -F/--no-fork: the command replaces filelock and holds the lock
 capture "$FL" run -F "$L" -- sh -c '

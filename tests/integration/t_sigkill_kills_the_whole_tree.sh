@@ -1,10 +1,8 @@
-# KNOWN BUG (issue 2, case C05; fails until fixed in cli/): when filelock
-# is killed with SIGKILL, the parent-death signal kills only its direct
-# child. Whatever that child started (`sh -c 'step1; step2'`, make's
-# jobs, a pipeline) goes on running with the lock free, so a second run
-# gets in beside it. The spec asks that the command never run while the
-# lock is free: where the command cannot be made to die with filelock, it
-# must keep the lock instead.
+# Regression (issue 2, case C05): when filelock was killed with SIGKILL,
+# the parent-death signal killed only its direct child, and what that
+# child had started (`sh -c 'step1; step2'`, make's jobs, a pipeline) ran
+# on with the lock free. Now a guardian that shares the lock kills the
+# whole tree before the lock goes.
 . "${FILELOCK_TESTS_DIR}/integration/lib.sh"
 
 p="$T/gc"
