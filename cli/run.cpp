@@ -154,6 +154,7 @@ int run_command(const run_args& a, guard* held,
     spec.tick_interval = lease->interval();
     spec.on_tick = [lease] { return lease->tick(); };
   }
+  if (held != nullptr) spec.lock_fd = held->native_handle();
   if (held != nullptr && a.inherit) spec.inherit_fd = held->native_handle();
   if (a.lock.verbose) say("running " + spec.argv.front());
 
