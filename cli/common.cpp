@@ -102,7 +102,6 @@ exit_code code_for(std::string_view operation, const std::error_code& ec) {
   }
   if (ec == errc::lock_lost) return exit_code::lock_lost;
   if (ec == errc::shared_soft_unsupported) return exit_code::usage;
-  if (ec == errc::shared_soft_unsupported) return exit_code::usage;
   if (is_locking_unsupported(ec)) return exit_code::io_error;
   // The library also reports conditions through std::errc (the generic
   // category), whose values are errno's too.
