@@ -67,7 +67,7 @@ TEST_CASE("run on etcd: the command gets the fence and the key") {
   auto [status, out] = run_filelock(
       {"run", name_on(s, "jobs/x"), "--", "sh", "-c",
        "echo \"$FILELOCK_KIND $FILELOCK_FENCE $FILELOCK_KEY\"; exit 3"});
-  CHECK(status == 3);  // the command's own status
+  CHECK_MESSAGE(status == 3, out);  // the command's own status
   CHECK(out.starts_with("etcd "));
   CHECK(out.find(" jobs/x/") != std::string::npos);
   CHECK(std::stoll(out.substr(5)) > 0);

@@ -2,6 +2,11 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <utility>
+
+#ifndef _WIN32
+#include <signal.h>
+#endif
 
 namespace filelock::etcd::detail {
 
@@ -18,6 +23,24 @@ milliseconds clamp_ms(steady_clock::duration d, milliseconds lo,
                       milliseconds hi) {
   auto ms = std::chrono::duration_cast<milliseconds>(d);
   return std::clamp(ms, lo, hi);
+}
+
+// The program's signal handlers must never run on our threads: a handler
+// that writes to a pipe its thread closes (filelock run's SIGCHLD pipe)
+// would race with it. The threads start with every signal blocked, set in
+// the creating thread so that there is no window before they block them.
+template <class F>
+std::jthread quiet_thread(F&& body) {
+#ifndef _WIN32
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  std::jthread t(std::forward<F>(body));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return t;
+#else
+  return std::jthread(std::forward<F>(body));
+#endif
 }
 
 }  // namespace
@@ -48,7 +71,7 @@ session::session(client& c, std::shared_ptr<config> cfg, const options& o,
   monitor_->confirmed_ = ticks(sent);
   // From here the lease is ours to revoke; renewing starts before the key
   // exists so that a long wait in the queue cannot outlast it.
-  renewer_ = std::jthread([this](std::stop_token st) { renew(st); });
+  renewer_ = quiet_thread([this](std::stop_token st) { renew(st); });
 }
 
 session::~session() {
@@ -205,7 +228,7 @@ void session::start_holding() {
       // The lease still runs from the last renewal; safe_until says so.
     }
   }
-  watcher_ = std::jthread([this](std::stop_token st) { watch_key(st); });
+  watcher_ = quiet_thread([this](std::stop_token st) { watch_key(st); });
 }
 
 void session::stop_threads() noexcept {
