@@ -111,6 +111,10 @@ std::string process_start(std::int64_t pid);
 std::optional<std::chrono::system_clock::time_point> process_start_time(
     std::int64_t pid);
 
+// When this machine last booted, by the wall clock (Linux: btime in
+// /proc/stat); nullopt where the platform does not tell it reliably.
+std::optional<std::chrono::system_clock::time_point> boot_time() noexcept;
+
 // Changes on every boot (Linux: /proc/sys/kernel/random/boot_id); empty
 // where the platform has none.
 std::string boot_id();
@@ -149,8 +153,9 @@ file_handle write_new_file(const std::filesystem::path& path,
                            std::optional<std::filesystem::perms> file_mode,
                            bool sync, failure& why) noexcept;
 
-// Replaces the whole content of an open file (truncate, write, sync).
-bool rewrite_file(const file_handle& h, std::string_view content,
+// Replaces the whole content of an open file (truncate, write and, with
+// sync, flush to disk).
+bool rewrite_file(const file_handle& h, std::string_view content, bool sync,
                   failure& why) noexcept;
 
 enum class publish_status { linked, exists, failed };

@@ -83,6 +83,25 @@ std::filesystem::path dir_of(const std::filesystem::path& p) {
   return dir.empty() ? std::filesystem::path(".") : dir;
 }
 
+const std::optional<wall_time>& this_boot_time() {
+  static const auto t = platform::boot_time();
+  return t;
+}
+
+// Whether a new marker's record must reach the disk before it is linked
+// into place. On a local filesystem it need not: a crash that loses the
+// record also reboots the machine, and a marker older than the boot is
+// stale whatever it holds (made_before_boot). On a network filesystem the
+// server outlives our crash and its clock sets the mtime, so that rule does
+// not apply; worse, until our client writes the data back, other clients
+// would read the marker empty even without a crash. Where the boot time is
+// unknown (Windows) nothing would ever clear an empty marker but a forced
+// break, so we flush there too.
+bool must_flush(const std::filesystem::path& lock_path) {
+  return !this_boot_time() ||
+         platform::is_network_filesystem(dir_of(lock_path));
+}
+
 std::string short_name(const std::filesystem::path& p) {
   return p.filename().string().substr(0, kNamePrefix);
 }
@@ -135,6 +154,23 @@ verdict judge(const owner_record& r, wall_time mtime) {
     }
   }
   return {};
+}
+
+// An unknown owner's marker (empty or garbled) made before this machine
+// booted, on a local filesystem whose mtimes come from our own clock,
+// belongs to a process that died in the reboot: its record was lost in
+// the crash, since markers are not flushed to disk there (must_flush).
+// A marker with a record is judged by that record instead (pid, start
+// time, boot id), never by its mtime: on a machine without a real-time
+// clock the wall clock is set forward after boot, and a live holder's
+// marker written before that would look older than the boot.
+verdict made_before_boot(const std::filesystem::path& path,
+                         const soft_view& v) {
+  const auto& boot = this_boot_time();
+  if (v.parsed.record || !boot || v.marker.mtime >= *boot) return {};
+  if (platform::is_network_filesystem(dir_of(path))) return {};
+  return {true, "it was made at " + format_time(v.marker.mtime) +
+                    ", before this machine booted at " + format_time(*boot)};
 }
 
 // How a marker's acquisition is named in its claim file.
@@ -415,6 +451,7 @@ class attempt {
   bool watching_ = false;
   bool waited_ = false;
   bool announced_ = false;
+  bool flush_ = true;
   milliseconds interval_{0};
 };
 
@@ -422,8 +459,9 @@ bool attempt::prepare(acquire_result& out) {
   temp_ = dir_of(r_.path) /
           ("." + short_name(r_.path) + "." + rec_.token + ".tmp");
   platform::failure why;
+  flush_ = must_flush(r_.path);
   file_ = platform::write_new_file(temp_, to_json(rec_), r_.options.file_mode,
-                                   true, why);
+                                   flush_, why);
   if (!file_.valid()) {
     temp_.clear();  // write_new_file removed it
     out = failed(why.operation, why.code);
@@ -440,7 +478,7 @@ bool attempt::publish_once(acquire_result& out) {
   if (steady_clock::now() - written_ > seconds(1)) {
     rec_.since = system_clock::now();
     platform::failure why;
-    if (!platform::rewrite_file(file_, to_json(rec_), why)) {
+    if (!platform::rewrite_file(file_, to_json(rec_), flush_, why)) {
       out = failed(why.operation, why.code);
       return true;
     }
@@ -606,6 +644,7 @@ soft_view look_soft(const std::filesystem::path& path, bool probe_os) {
   }
   verdict judged;
   if (v.parsed.record) judged = judge(*v.parsed.record, v.marker.mtime);
+  if (!judged.stale) judged = made_before_boot(path, v);
   if (!judged.stale && !probe_os) return v;
 
   // C10: a file someone holds an OS lock on is never stale, however old.

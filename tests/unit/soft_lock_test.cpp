@@ -285,6 +285,66 @@ TEST_CASE("an empty or unparsable marker has an unknown owner: held, only "
   }
 }
 
+namespace {
+
+// Sets the mtime to a minute before this machine booted.
+bool set_mtime_before_boot(const fs::path& p) {
+  const auto boot = platform::boot_time();
+  if (!boot) return false;
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+      boot->time_since_epoch() - 60s);
+  struct timespec ts[2] = {};
+  ts[0].tv_sec = static_cast<time_t>(secs.count());
+  ts[1] = ts[0];
+  return utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("an unknown owner's marker made before the last boot is stale; "
+          "a record is never judged by its mtime") {
+  temp_dir dir;
+  if (platform::is_network_filesystem(dir.path())) return;  // rule is local
+  const auto path = dir / "x.lock";
+  // A record lost in a crash: an empty or half-written marker from before
+  // the reboot.
+  for (auto content : {"", "{\"half\":"}) {
+    CAPTURE(content);
+    write_file(path, content);
+    REQUIRE(set_mtime_before_boot(path));
+    auto rep = filelock::inspect(path, lock_kind::soft);
+    CHECK(rep.state == lock_state::stale);
+    CHECK(rep.owner_unknown);
+    CHECK(rep.stale_reason.find("before this machine booted") !=
+          std::string::npos);
+    {
+      file_lock lock(path, soft());
+      auto g = lock.try_acquire();
+      REQUIRE(g);
+      CHECK(filelock::inspect(path).holders.at(0).pid == getpid());
+    }
+    CHECK_FALSE(fs::exists(path));
+  }
+
+  // The same empty marker made since the boot: unknown owner, held.
+  write_file(path, "");
+  auto rep = filelock::inspect(path, lock_kind::soft);
+  CHECK(rep.state == lock_state::held);
+  CHECK(rep.owner_unknown);
+  CHECK(rep.stale_reason.empty());
+
+  // A live owner's record with an old mtime (a clock set forward since
+  // the marker was made) is not judged by its mtime: neither ours nor
+  // Python filelock's owner lines, which name no boot.
+  write_file(path, filelock::detail::to_json(my_record()));
+  REQUIRE(set_mtime_before_boot(path));
+  CHECK(filelock::inspect(path, lock_kind::soft).state == lock_state::held);
+  write_file(path, std::to_string(getpid()) + "\n" + platform::host_name() + "\n");
+  REQUIRE(set_mtime_before_boot(path));
+  CHECK(filelock::inspect(path, lock_kind::soft).state == lock_state::held);
+  fs::remove(path);
+}
+
 TEST_CASE("python filelock owner lines show the holder by pid and host") {
   temp_dir dir;
   const auto path = dir / "x.lock";

@@ -22,7 +22,8 @@
 //   temporary file in the same directory and hard-linked into place. A
 //   marker that is empty (Python filelock 3.9's SoftFileLock writes an
 //   empty file) or does not parse has an UNKNOWN owner: it counts as held,
-//   is never judged stale, and only a forced break removes it. The lines
+//   is judged stale only when it predates the last boot (below); otherwise
+//   only a forced break removes it. The lines
 //   "PID\nHOST\n[START]\n" that newer Python filelock versions write are
 //   read as an owner on that host with that pid.
 //
@@ -37,12 +38,24 @@
 //   - the record names this host and another boot id (the host rebooted);
 //   - it has a lifetime and its last refresh (the file's mtime) is older
 //     than that: a lease the holder chose, which ends even if the holder is
-//     alive but stopped renewing it (frozen, or on a dead host).
+//     alive but stopped renewing it (frozen, or on a dead host);
+//   - its owner is unknown (empty or unparsable), it is on a local
+//     filesystem (not NFS, SMB, FUSE, ...) and its mtime is earlier than
+//     this machine's boot time (Linux: btime in /proc/stat): it was made
+//     before the last reboot, so its owner died then. On a local filesystem
+//     the record is not flushed to disk before the marker is published (a
+//     flush costs milliseconds), so a crash may leave the marker empty or
+//     garbled; this rule is what clears it. A marker with a record is never
+//     judged by its mtime this way: the clock of a machine without a
+//     real-time clock is set forward after boot, and a live holder's marker
+//     written before that would look older than the boot. On network
+//     filesystems, and on Windows (no boot time used), the record is
+//     flushed before publishing instead.
 //   Never stale: another host's record without a lifetime (its pid means
 //   nothing here), a pid that kill(pid, 0) answers with EPERM (alive, not
-//   ours), any case where liveness cannot be read, an unknown owner, and a
-//   file that someone holds an OS lock on (C10: age never breaks a kernel
-//   lock). Lease expiry compares wall clocks of different hosts on a
+//   ours), any case where liveness cannot be read, an unknown owner made
+//   since the boot, and a file that someone holds an OS lock on (C10: age
+//   never breaks a kernel lock). Lease expiry compares wall clocks of different hosts on a
 //   shared filesystem: keep them in sync (NTP) and lifetimes well above
 //   the skew.
 //

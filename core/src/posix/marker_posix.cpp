@@ -176,8 +176,6 @@ file_handle write_new_file(const std::filesystem::path& path,
     why = {"write", ec};
     ok = false;
   }
-  // The marker must never become visible with its content still only in
-  // the page cache: a crash would then leave an empty marker behind.
   if (ok && sync && ::fsync(fd) != 0) {
     why = {"write", last_error()};
     ok = false;
@@ -190,7 +188,7 @@ file_handle write_new_file(const std::filesystem::path& path,
   return h;
 }
 
-bool rewrite_file(const file_handle& h, std::string_view content,
+bool rewrite_file(const file_handle& h, std::string_view content, bool sync,
                   failure& why) noexcept {
   const int fd = static_cast<int>(h.get());
   std::error_code ec;
@@ -202,7 +200,7 @@ bool rewrite_file(const file_handle& h, std::string_view content,
     why = {"write", ec};
     return false;
   }
-  if (::fsync(fd) != 0) {
+  if (sync && ::fsync(fd) != 0) {
     why = {"write", last_error()};
     return false;
   }

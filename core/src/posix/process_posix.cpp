@@ -42,6 +42,22 @@ bool stat_fields(std::int64_t pid, std::string& state, std::string& start) {
   }
   return static_cast<bool>(rest >> start);
 }
+
+// The boot time in seconds since the epoch: the "btime" line of
+// /proc/stat; -1 where it cannot be read.
+long long boot_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string key;
+  long long btime = -1;
+  while (in >> key) {
+    if (key == "btime") {
+      in >> btime;
+      break;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  return btime;
+}
 #endif
 
 }  // namespace
@@ -80,17 +96,7 @@ std::optional<std::chrono::system_clock::time_point> process_start_time(
 #if defined(__linux__)
   const auto ticks = process_start(pid);
   if (ticks.empty()) return {};
-  // The boot time, in seconds since the epoch, is the "btime" line.
-  std::ifstream in("/proc/stat");
-  std::string key;
-  long long btime = -1;
-  while (in >> key) {
-    if (key == "btime") {
-      in >> btime;
-      break;
-    }
-    in.ignore(1 << 20, '\n');
-  }
+  const auto btime = boot_seconds();
   const long hz = ::sysconf(_SC_CLK_TCK);
   if (btime < 0 || hz <= 0) return {};
   const auto ms = std::stoll(ticks) * 1000 / hz;
@@ -100,6 +106,19 @@ std::optional<std::chrono::system_clock::time_point> process_start_time(
   (void)pid;
   return {};
 #endif
+}
+
+std::optional<std::chrono::system_clock::time_point> boot_time() noexcept
+try {
+#if defined(__linux__)
+  const auto btime = boot_seconds();
+  if (btime < 0) return {};
+  return std::chrono::system_clock::time_point(std::chrono::seconds(btime));
+#else
+  return {};
+#endif
+} catch (...) {
+  return {};
 }
 
 std::string boot_id() {

@@ -215,8 +215,6 @@ file_handle write_new_file(const std::filesystem::path& path,
   bool ok = write_at(raw, content, ec);
   if (!ok)
     why = {"write", ec};
-  // Never visible with its content still only in the cache: a crash would
-  // leave an empty marker behind.
   if (ok && sync && !FlushFileBuffers(raw)) {
     why = {"write", last_error()};
     ok = false;
@@ -232,7 +230,7 @@ file_handle write_new_file(const std::filesystem::path& path,
   return {};
 }
 
-bool rewrite_file(const file_handle& h, std::string_view content,
+bool rewrite_file(const file_handle& h, std::string_view content, bool sync,
                   failure& why) noexcept {
   FILE_END_OF_FILE_INFO eof{};
   if (!SetFileInformationByHandle(as_handle(h), FileEndOfFileInfo, &eof,
@@ -245,7 +243,7 @@ bool rewrite_file(const file_handle& h, std::string_view content,
     why = {"write", ec};
     return false;
   }
-  if (!FlushFileBuffers(as_handle(h))) {
+  if (sync && !FlushFileBuffers(as_handle(h))) {
     why = {"write", last_error()};
     return false;
   }
