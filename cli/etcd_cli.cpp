@@ -498,12 +498,6 @@ void add_etcd_options(CLI::App& cmd, bool with_run) {
       ->type_name("FILE")
       ->group(group);
   if (!with_run) return;
-  cmd.add_option("--on-lost", e.on_lost,
-                 "kill: stop the command (TERM, then KILL) before the lease "
-                 "can expire; warn: only report. Exit status 79 either way")
-      ->check(CLI::IsMember({"kill", "warn"}))
-      ->default_str("kill")
-      ->group(group);
   cmd.add_option("--lost-grace", e.lost_grace,
                  "Time between TERM and KILL (default min(5s, TTL/3))")
       ->type_name("DURATION")
@@ -540,7 +534,9 @@ int run_etcd(const run_args& a) {
     child_spec spec;
     spec.argv =
         a.shell_command.empty() ? a.command : shell_argv(a.shell_command);
-    return child_status(run_child(spec), spec);
+    apply_time_limit(a, spec);
+    const child_result c = run_child(spec);
+    return time_limited_status(a, c, child_status(c, spec));
   }
 
   auto taken = take(a.lock.path, a.lock, o);
@@ -565,7 +561,9 @@ int run_etcd(const run_args& a) {
         std::to_string(m.ttl().count()) + " s)");
   }
 
-  loss_watch watch(a.lock.path, m, e.on_lost == "kill", o.margin, grace);
+  // The lease runs out on the server's clock, and the next holder starts
+  // then: a command left running would run beside it, hence kill by default.
+  loss_watch watch(a.lock.path, m, a.on_lost != "warn", o.margin, grace);
   child_spec spec;
   spec.argv = a.shell_command.empty() ? a.command : shell_argv(a.shell_command);
   spec.env = child_env(a, o, m);
@@ -574,6 +572,7 @@ int run_etcd(const run_args& a) {
   spec.tick_interval = milliseconds(50);
   spec.on_tick = [&watch] { return watch.tick(); };
   spec.kill_after = grace;
+  apply_time_limit(a, spec);
   const child_result c = run_child(spec);
 
   watch.tick();  // lost while the command was ending?
@@ -584,7 +583,7 @@ int run_etcd(const run_args& a) {
   if (ec && ec != filelock::errc::lock_lost) {
     say(failure_text(a.lock.path, "release", ec, {}));
   }
-  return child_status(c, spec);
+  return time_limited_status(a, c, child_status(c, spec));
 }
 
 int acquire_etcd(const acquire_args& a) {

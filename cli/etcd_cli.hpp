@@ -28,7 +28,6 @@ struct etcd_args {
   bool insecure = false;   // --etcd-insecure-skip-tls-verify
   std::string user;        // --etcd-user
   std::string password_file;  // --etcd-password-file
-  std::string on_lost = "kill";  // --on-lost kill|warn (run)
   std::string lost_grace;        // --lost-grace, raw text (run)
 };
 
@@ -37,7 +36,7 @@ struct etcd_args {
 etcd_args& etcd_settings();
 
 // Declares the etcd options on a subcommand; with_run adds the run-only
-// ones (--on-lost, --lost-grace).
+// one (--lost-grace; --on-lost is run's own, for every kind).
 void add_etcd_options(CLI::App& cmd, bool with_run);
 
 bool is_etcd_lock(const std::string& name);

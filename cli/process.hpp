@@ -30,17 +30,23 @@ struct child_spec {
   // command (SIGTERM); run keeps a soft lock's lease fresh this way.
   std::function<bool()> on_tick;
   std::chrono::milliseconds tick_interval{0};
-  // After on_tick asked to terminate: SIGKILL this much later if the
-  // command is still running (zero: never). An etcd lock must have its
+  // After on_tick asked to terminate, or max_runtime ran out: SIGKILL
+  // this much later if the command is still running (zero: never); on
+  // Linux the whole tree below the guardian. An etcd lock must have its
   // command gone before its lease can expire, whatever the command does
   // with SIGTERM.
   std::chrono::milliseconds kill_after{0};
+  // The command gets SIGTERM this long after it started (zero: no limit).
+  // Windows has no SIGTERM for a console program: the job is terminated
+  // at once, without waiting for kill_after.
+  std::chrono::milliseconds max_runtime{0};
 };
 
 struct child_result {
   enum class how { exited, signalled, not_started } status = how::exited;
   int code = 0;         // exit status, or signal number
   int start_error = 0;  // errno when not_started
+  bool timed_out = false;  // max_runtime ran out before the command ended
 };
 
 // Runs the command and waits for it. INT, TERM, HUP and QUIT sent to this

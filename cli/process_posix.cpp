@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -277,21 +278,85 @@ int read_start_error(int fd) {
   return n == static_cast<ssize_t>(sizeof err) ? err : 0;
 }
 
-// Milliseconds until the next tick, for poll(): -1 when there are none.
-int until_tick(const child_spec& spec,
-               std::chrono::steady_clock::time_point next) {
-  if (!spec.on_tick || spec.tick_interval.count() <= 0) return -1;
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-      next - std::chrono::steady_clock::now());
+using std::chrono::steady_clock;
+
+// Milliseconds from now until `when`, for poll(): -1 when there is no
+// `when`.
+int poll_ms(std::optional<steady_clock::time_point> when) {
+  if (!when) return -1;
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(*when - steady_clock::now());
   return static_cast<int>(std::clamp<long long>(left.count(), 0, 1 << 30));
 }
 
+// The next moment wait_for must act without a signal: a tick, the runtime
+// limit, or the SIGKILL after the grace.
+class child_clock {
+ public:
+  explicit child_clock(const child_spec& spec) : spec_(spec) {
+    const auto now = steady_clock::now();
+    if (ticking()) next_tick_ = now + spec.tick_interval;
+    if (spec.max_runtime.count() > 0) deadline_ = now + spec.max_runtime;
+  }
+
+  std::optional<steady_clock::time_point> next() const {
+    std::optional<steady_clock::time_point> n;
+    auto earliest = [&n](steady_clock::time_point t) {
+      if (!n || t < *n) n = t;
+    };
+    if (ticking()) earliest(next_tick_);
+    if (deadline_ && !terminated_) earliest(*deadline_);
+    if (terminated_ && !killed_ && spec_.kill_after.count() > 0) {
+      earliest(terminated_at_ + spec_.kill_after);
+    }
+    return n;
+  }
+
+  // What is due now: ticks, SIGTERM, SIGKILL (of the tree, on Linux).
+  void act(pid_t child, child_result& result) {
+    const auto now = steady_clock::now();
+    if (ticking() && now >= next_tick_) {
+      next_tick_ = now + spec_.tick_interval;
+      if (!spec_.on_tick()) terminate(child, now);
+    }
+    if (deadline_ && now >= *deadline_ && !terminated_) {
+      result.timed_out = true;
+      terminate(child, now);
+    }
+    if (terminated_ && !killed_ && spec_.kill_after.count() > 0 &&
+        now >= terminated_at_ + spec_.kill_after) {
+#if defined(__linux__)
+      kill(child, kKillTree);
+#else
+      kill(child, SIGKILL);
+#endif
+      killed_ = true;
+    }
+  }
+
+ private:
+  bool ticking() const {
+    return spec_.on_tick && spec_.tick_interval.count() > 0;
+  }
+
+  void terminate(pid_t child, steady_clock::time_point now) {
+    if (terminated_) return;
+    kill(child, SIGTERM);
+    terminated_ = true;
+    terminated_at_ = now;
+  }
+
+  const child_spec& spec_;
+  steady_clock::time_point next_tick_;
+  std::optional<steady_clock::time_point> deadline_;
+  bool terminated_ = false;
+  bool killed_ = false;
+  steady_clock::time_point terminated_at_;
+};
+
 child_result wait_for(pid_t child, const child_spec& spec) {
   child_result result;
-  auto next_tick = std::chrono::steady_clock::now() + spec.tick_interval;
-  bool terminated = false;
-  bool killed = false;
-  std::chrono::steady_clock::time_point terminated_at;
+  child_clock clock(spec);
   for (;;) {
     pollfd p{signal_pipe[0], POLLIN, 0};
     int status = 0;
@@ -305,25 +370,10 @@ child_result wait_for(pid_t child, const child_spec& spec) {
       }
       return result;
     }
-    const int timeout = until_tick(spec, next_tick);
-    if (poll(&p, 1, timeout) < 0 && errno != EINTR) return result;
-    if (timeout >= 0 && std::chrono::steady_clock::now() >= next_tick) {
-      next_tick = std::chrono::steady_clock::now() + spec.tick_interval;
-      if (!spec.on_tick() && !terminated) {
-        kill(child, SIGTERM);
-        terminated = true;
-        terminated_at = std::chrono::steady_clock::now();
-      }
-      if (terminated && !killed && spec.kill_after.count() > 0 &&
-          std::chrono::steady_clock::now() >= terminated_at + spec.kill_after) {
-#if defined(__linux__)
-        kill(child, kKillTree);
-#else
-        kill(child, SIGKILL);
-#endif
-        killed = true;
-      }
+    if (poll(&p, 1, poll_ms(clock.next())) < 0 && errno != EINTR) {
+      return result;
     }
+    clock.act(child, result);
     unsigned char sigs[64];
     const ssize_t n = read(signal_pipe[0], sigs, sizeof sigs);
     for (ssize_t i = 0; i < n; ++i) {

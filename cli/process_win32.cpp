@@ -262,28 +262,43 @@ started start(const child_spec& spec, HANDLE job) {
 }
 
 // Waits for the command, calling on_tick on schedule. Windows has no
-// SIGTERM for a console program, so a tick that asks for the end
-// terminates the job with status 143, which is what POSIX reports for a
-// command ended by SIGTERM.
-void wait_for(HANDLE process, HANDLE job, const child_spec& spec) {
+// SIGTERM for a console program, so a tick that asks for the end, or the
+// end of max_runtime, terminates the job (the command's whole tree) with
+// status 143, which is what POSIX reports for a command ended by SIGTERM.
+// Returns whether max_runtime ran out.
+bool wait_for(HANDLE process, HANDLE job, const child_spec& spec) {
   using std::chrono::steady_clock;
   const bool ticking = spec.on_tick && spec.tick_interval.count() > 0;
-  auto next_tick = steady_clock::now() + spec.tick_interval;
+  const bool limited = spec.max_runtime.count() > 0;
+  const auto start = steady_clock::now();
+  auto next_tick = start + spec.tick_interval;
+  const auto deadline = start + spec.max_runtime;
   bool terminated = false;
+  bool timed_out = false;
   for (;;) {
     DWORD wait = INFINITE;
-    if (ticking) {
+    if (ticking || (limited && !terminated)) {
+      auto until = ticking ? next_tick : deadline;
+      if (limited && !terminated && deadline < until) until = deadline;
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-          next_tick - steady_clock::now());
+          until - steady_clock::now());
       wait = static_cast<DWORD>(std::clamp<std::int64_t>(
           left.count(), 0, static_cast<std::int64_t>(INFINITE) - 1));
     }
     if (WaitForSingleObject(process, wait) != WAIT_TIMEOUT)
-      return;
-    next_tick += spec.tick_interval;
-    if (!spec.on_tick() && !terminated) {
+      return timed_out;
+    const auto now = steady_clock::now();
+    if (limited && !terminated && now >= deadline) {
       TerminateJobObject(job, 143);
       terminated = true;
+      timed_out = true;
+    }
+    if (ticking && now >= next_tick) {
+      next_tick += spec.tick_interval;
+      if (!spec.on_tick() && !terminated) {
+        TerminateJobObject(job, 143);
+        terminated = true;
+      }
     }
   }
 }
@@ -306,7 +321,7 @@ child_result run_child(const child_spec& spec) {
     result.start_error = errno_of(s.error);
     return result;
   }
-  wait_for(s.process.get(), job.get(), spec);
+  result.timed_out = wait_for(s.process.get(), job.get(), spec);
   DWORD code = 0;
   GetExitCodeProcess(s.process.get(), &code);
   SetConsoleCtrlHandler(ignore_interrupts, FALSE);

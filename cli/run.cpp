@@ -97,7 +97,8 @@ int report_start_failure(const std::string& what, int err) {
 // out, e.g. while filelock was stopped: C09).
 class lease_keeper {
  public:
-  lease_keeper(const run_args& a, guard& held) : a_(a), held_(held) {}
+  lease_keeper(const run_args& a, guard& held)
+      : a_(a), held_(held), kill_(a.on_lost == "kill") {}
 
   // Every third of the lifetime, so that two late ticks in a row still
   // renew in time; without a lifetime, once a second, only to notice loss.
@@ -121,8 +122,8 @@ class lease_keeper {
     lost_ = true;
     say("lost the lock on '" + a_.lock.path +
         "': its marker was removed or taken over" +
-        (a_.kill_on_loss ? "; terminating the command" : ""));
-    return !a_.kill_on_loss;
+        (kill_ ? "; terminating the command" : ""));
+    return !kill_;
   }
 
   bool lost() const { return lost_; }
@@ -139,6 +140,7 @@ class lease_keeper {
  private:
   const run_args& a_;
   guard& held_;
+  bool kill_;
   bool lost_ = false;
   bool warned_ = false;
 };
@@ -154,6 +156,7 @@ int run_command(const run_args& a, guard* held,
     spec.tick_interval = lease->interval();
     spec.on_tick = [lease] { return lease->tick(); };
   }
+  apply_time_limit(a, spec);
   if (held != nullptr) spec.lock_fd = held->native_handle();
   if (held != nullptr && a.inherit) spec.inherit_fd = held->native_handle();
   if (a.lock.verbose) say("running " + spec.argv.front());
@@ -166,7 +169,8 @@ int run_command(const run_args& a, guard* held,
   if (r.status == child_result::how::not_started) {
     return report_start_failure(spec.argv.front(), r.start_error);
   }
-  return r.status == child_result::how::signalled ? 128 + r.code : r.code;
+  return time_limited_status(
+      a, r, r.status == child_result::how::signalled ? 128 + r.code : r.code);
 }
 
 // Says, at release, that exclusion may have been broken while we held the
@@ -347,9 +351,27 @@ CLI::App* setup_run(CLI::App& app, run_args& a) {
                   "Soft lock: a lease of DURATION, renewed while the "
                   "command runs; others may break it once it runs out")
       ->type_name("DURATION");
-  cmd->add_flag("--kill-on-loss", a.kill_on_loss,
-                "Soft lock: terminate the command (SIGTERM) if the lock is "
-                "lost while it runs (exit status 79 either way)");
+  cmd->add_option("--on-lost", a.on_lost,
+                  "When the lock is lost while the command runs (a soft "
+                  "lock's marker taken, an etcd lease gone): kill: stop "
+                  "the command; warn: only report. Exit status 79 either "
+                  "way. Default: warn for soft locks, kill for etcd")
+      ->check(CLI::IsMember({"kill", "warn"}));
+  // The name this option had before --on-lost covered every kind; kept so
+  // that scripts using it still work, but no longer shown.
+  cmd->add_flag_callback(
+         "--kill-on-loss", [&a] { a.on_lost = "kill"; },
+         "Same as --on-lost kill")
+      ->group("");
+  cmd->add_option("--max-runtime", a.max_runtime,
+                  "Send the command SIGTERM after DURATION and exit 124 "
+                  "once it is gone, as timeout(1) does")
+      ->type_name("DURATION");
+  cmd->add_option("--kill-after", a.kill_after,
+                  "With --max-runtime: SIGKILL the command and everything "
+                  "it started DURATION after the SIGTERM (default 10s; 0: "
+                  "never)")
+      ->type_name("DURATION");
   cmd->add_flag("-o,--close", a.close_fd,
                 "Do not let the command inherit the lock (the default; "
                 "accepted for flock(1) scripts)");
@@ -380,8 +402,64 @@ std::optional<std::string> take_command(run_args& a,
   return std::nullopt;
 }
 
+namespace {
+
+// Parses --max-runtime and --kill-after into a; a usage message if bad.
+std::optional<std::string> parse_time_limit(run_args& a) {
+  if (a.max_runtime.empty()) {
+    if (a.kill_after.empty()) return std::nullopt;
+    return "run: --kill-after needs --max-runtime";
+  }
+  std::string why;
+  const auto limit = parse_duration(a.max_runtime, why);
+  if (limit && limit->count() <= 0) why = "the time limit must be positive";
+  if (!limit || !why.empty()) {
+    return "run: bad --max-runtime '" + a.max_runtime + "': " + why;
+  }
+  // A limit below a millisecond still gets one: zero means none.
+  a.max_runtime_ms = std::max(
+      std::chrono::ceil<std::chrono::milliseconds>(*limit),
+      std::chrono::milliseconds(1));
+  if (a.kill_after.empty()) return std::nullopt;
+  const auto grace = parse_duration(a.kill_after, why);
+  if (!grace) return "run: bad --kill-after '" + a.kill_after + "': " + why;
+  a.kill_after_ms = std::chrono::ceil<std::chrono::milliseconds>(*grace);
+  if (grace->count() > 0 && a.kill_after_ms.count() == 0) {
+    a.kill_after_ms = std::chrono::milliseconds(1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void apply_time_limit(const run_args& a, child_spec& spec) {
+  if (a.max_runtime_ms.count() <= 0) return;
+  spec.max_runtime = a.max_runtime_ms;
+  if (spec.kill_after.count() == 0 ||
+      (a.kill_after_ms.count() > 0 && a.kill_after_ms < spec.kill_after)) {
+    spec.kill_after = a.kill_after_ms;
+  }
+}
+
+int time_limited_status(const run_args& a, const child_result& r,
+                        int status) {
+  if (!r.timed_out) return status;
+  say("the command ran longer than --max-runtime " +
+      format_duration(a.max_runtime_ms) + " and was stopped");
+  return to_int(exit_code::child_timeout);
+}
+
 int run_run(const run_args& in) {
   run_args a = in;
+  if (auto bad = parse_time_limit(a)) {
+    say(*bad);
+    return to_int(exit_code::usage);
+  }
+  if (a.no_fork && a.max_runtime_ms.count() > 0) {
+    say("run: -F and --max-runtime contradict each other (nothing would "
+        "be left to stop the command)");
+    return to_int(exit_code::usage);
+  }
   if (a.command.empty() && a.shell_command.empty()) {
     say("run: no command given (use LOCK -- COMMAND or LOCK -c 'STRING')");
     return to_int(exit_code::usage);

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common.hpp"
+#include "process.hpp"
 
 namespace filelock::cli {
 
@@ -20,7 +22,14 @@ struct run_args {
   bool close_fd = false; // -o: flock(1)'s spelling of our default
   std::string kind = "auto";  // --kind os|soft|auto
   std::string lifetime;       // --lifetime, raw text (soft locks)
-  bool kill_on_loss = false;  // --kill-on-loss: TERM the command
+  // --on-lost kill|warn; empty: the kind's default (soft: warn, etcd: kill)
+  std::string on_lost;
+  std::string max_runtime;    // --max-runtime, raw text
+  std::string kill_after;     // --kill-after, raw text
+  // Parsed by run_run: zero max_runtime_ms is no limit, zero kill_after_ms
+  // is no SIGKILL.
+  std::chrono::milliseconds max_runtime_ms{0};
+  std::chrono::milliseconds kill_after_ms{std::chrono::seconds(10)};
 };
 
 CLI::App* setup_run(CLI::App& app, run_args& args);
@@ -31,5 +40,13 @@ std::optional<std::string> take_command(run_args& args,
                                         const std::vector<std::string>& rest,
                                         const std::vector<std::string>* after);
 int run_run(const run_args& args);
+
+// Puts --max-runtime and --kill-after on the command's spec. A kill_after
+// already there (an etcd lock's grace) is kept when it is the shorter.
+void apply_time_limit(const run_args& args, child_spec& spec);
+// 124, with a line on stderr, when the command ran out of time; `status`
+// (the command's own) otherwise.
+int time_limited_status(const run_args& args, const child_result& result,
+                        int status);
 
 }  // namespace filelock::cli

@@ -1,11 +1,12 @@
-# The man pages of status, acquire/release and break-stale render without
-# warnings, and name every long option the program's --help lists, so that
-# the two cannot drift apart.
+# Every man page renders without warnings, and each subcommand's page names
+# every long option that its --help lists, so that the two cannot drift
+# apart.
 . "$FILELOCK_TESTS_DIR/integration/lib.sh"
 
 MAN="$FILELOCK_TESTS_DIR/../man"
 
-for page in filelock-status.1 filelock-acquire.1 filelock-break-stale.1; do
+for page in filelock.1 filelock-status.1 filelock-acquire.1 \
+    filelock-break-stale.1 filelock-etcd.1; do
   capture groff -ww -man -z "$MAN/$page"
   check_rc "$page: groff renders it" 0
   check_eq "$page: groff has no warning" "" "$(cat "$T/err")"
@@ -29,6 +30,8 @@ check_options() {
     done | grep -v '^ok$' | tr '\n' ' '
 }
 
+check_eq "run: every option is documented" "" \
+  "$(check_options run filelock.1)"
 check_eq "status: every option is documented" "" \
   "$(check_options status filelock-status.1)"
 check_eq "acquire: every option is documented" "" \
