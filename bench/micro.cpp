@@ -69,8 +69,7 @@ void os_try_acquire_release(benchmark::State& state) {
   filelock::file_lock lock(path_of("os-try"));
   for (auto _ : state) {
     auto held = lock.try_acquire();
-    if (!held)
-      state.SkipWithError("try_acquire found the lock busy");
+    if (!held) state.SkipWithError("try_acquire found the lock busy");
   }
 }
 
@@ -79,8 +78,7 @@ void os_acquire_for_release(benchmark::State& state) {
   filelock::file_lock lock(path_of("os-for"));
   for (auto _ : state) {
     auto held = lock.try_acquire_for(std::chrono::seconds(10));
-    if (!held)
-      state.SkipWithError("try_acquire_for timed out");
+    if (!held) state.SkipWithError("try_acquire_for timed out");
   }
 }
 
@@ -113,8 +111,7 @@ void soft_acquire_release(benchmark::State& state) {
     auto probe = lock.acquire();
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     const bool is_os_lock = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0;
-    if (fd >= 0)
-      ::close(fd);
+    if (fd >= 0) ::close(fd);
     if (is_os_lock) {
       state.SkipWithError("lock_kind::soft is served by the OS lock here");
       return;
@@ -160,8 +157,7 @@ void scale_floor_held(benchmark::State& state) {
     ::flock(fd, LOCK_EX);
     ::close(fd);
   }
-  for (int fd : fds)
-    ::close(fd);
+  for (int fd : fds) ::close(fd);
 }
 
 void register_all(std::int64_t max_held) {
@@ -180,8 +176,7 @@ void register_all(std::int64_t max_held) {
                                os_reentrant_acquire_release);
   benchmark::RegisterBenchmark("soft/acquire_release", soft_acquire_release);
   for (std::int64_t n : {0, 16, 256, 4096}) {
-    if (n > max_held)
-      break;
+    if (n > max_held) break;
     benchmark::RegisterBenchmark("scale/os_held", scale_os_held)->Arg(n);
     benchmark::RegisterBenchmark("scale/floor_held", scale_floor_held)->Arg(n);
   }
@@ -191,8 +186,7 @@ void register_all(std::int64_t max_held) {
 // limit allows and register only the sizes that fit.
 std::int64_t raise_descriptor_limit() {
   rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
-    return 0;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);
   getrlimit(RLIMIT_NOFILE, &lim);
@@ -213,8 +207,7 @@ int main(int argc, char** argv) {
   int n = static_cast<int>(args.size());
   register_all(raise_descriptor_limit());
   benchmark::Initialize(&n, args.data());
-  if (benchmark::ReportUnrecognizedArguments(n, args.data()))
-    return 1;
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
 

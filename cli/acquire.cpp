@@ -15,19 +15,16 @@ namespace {
 std::string describe_fd(int fd) {
   std::string s = "descriptor " + std::to_string(fd);
   const auto path = descriptor_path(fd);
-  if (!path.empty())
-    s += " ('" + path + "')";
+  if (!path.empty()) s += " ('" + path + "')";
   return s;
 }
 
 // Who else holds the file behind fd, from the kernel's list of locks.
 std::optional<holder_info> other_holder(int fd) {
   const auto path = descriptor_path(fd);
-  if (path.empty() || path.front() != '/')
-    return std::nullopt;
+  if (path.empty() || path.front() != '/') return std::nullopt;
   for (auto& h : file_lock(path).holders()) {
-    if (h.pid != current_pid())
-      return h;
+    if (h.pid != current_pid()) return h;
   }
   return std::nullopt;
 }
@@ -36,8 +33,7 @@ std::string describe_fd_busy(const acquire_args& a, bool timed_out) {
   const auto holder = other_holder(a.fd);
   const std::string who = holder ? "held by " + describe_holder(*holder)
                                  : "held by another process";
-  if (!timed_out)
-    return "cannot lock " + describe_fd(a.fd) + ": " + who;
+  if (!timed_out) return "cannot lock " + describe_fd(a.fd) + ": " + who;
   std::string why;
   const auto waited = parse_duration(a.lock.timeout, why);
   return "timed out after " +
@@ -93,8 +89,7 @@ int acquire_fd(const acquire_args& a) {
 }
 
 std::optional<std::chrono::milliseconds> lifetime_of(const acquire_args& a) {
-  if (a.lifetime.empty())
-    return std::nullopt;
+  if (a.lifetime.empty()) return std::nullopt;
   std::string why;
   const auto d = parse_duration(a.lifetime, why);
   return std::chrono::ceil<std::chrono::milliseconds>(*d);
@@ -119,8 +114,7 @@ std::string describe_soft_busy(const acquire_args& a,
     }
   }
   const std::string path = "'" + a.lock.path + "'";
-  if (!timed_out)
-    return "cannot lock " + path + ": " + who;
+  if (!timed_out) return "cannot lock " + path + ": " + who;
   std::string why;
   const auto waited = parse_duration(a.lock.timeout, why);
   return "timed out after " +
@@ -155,8 +149,7 @@ void print_record(const acquire_args& a, const std::string& token) {
 // -E makes the status), or the failure's name.
 int refuse(const acquire_args& a, int status, std::string_view code,
            const std::string& message, bool show) {
-  if (show)
-    say(message);
+  if (show) say(message);
   if (a.json) {
     json err = {{"code", code}, {"message", message}};
     print_json({{"filelock", kJsonSchemaVersion},
@@ -178,8 +171,7 @@ int acquire_soft(const acquire_args& a) {
 
   const auto wait = la.wait();
   deadline until;
-  if (wait)
-    until = steady_clock::now() + *wait;
+  if (wait) until = steady_clock::now() + *wait;
   if (la.verbose && (!wait || wait->count() > 0)) {
     say("waiting for soft lock on '" + la.path + "' for pid " +
         std::to_string(*opts.owner_pid));
@@ -216,8 +208,7 @@ int acquire_soft(const acquire_args& a) {
         std::to_string(*opts.owner_pid) + " after " +
         format_duration(steady_clock::now() - started));
   }
-  if (a.json)
-    print_record(a, token);
+  if (a.json) print_record(a, token);
   return to_int(exit_code::ok);
 }
 

@@ -31,8 +31,7 @@ std::string_view outcome_name(break_outcome o) {
 
 // 0 when nothing stale is left at the path, 2 when something is.
 int status_after(const break_report& r) {
-  if (r.outcome == break_outcome::would_remove)
-    return 2;
+  if (r.outcome == break_outcome::would_remove) return 2;
   if (r.outcome == break_outcome::refused_unknown &&
       r.before.state == lock_state::stale) {
     return 2;  // an interrupted takeover: stale, but only --force clears it
@@ -41,8 +40,7 @@ int status_after(const break_report& r) {
 }
 
 std::string first_holder(const lock_report& r) {
-  if (r.holders.empty())
-    return "another process";
+  if (r.holders.empty()) return "another process";
   return describe_owner(r.holders.front());
 }
 
@@ -146,8 +144,7 @@ int run_break_stale(const break_stale_args& a) {
       entry["outcome"] = "error";
       entry["error"] = error_json(code, msg);
     }
-    if (a.json)
-      locks.push_back(std::move(entry));
+    if (a.json) locks.push_back(std::move(entry));
   }
 
   if (a.json) {

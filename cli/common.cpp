@@ -30,9 +30,9 @@ std::optional<std::filesystem::perms> parse_mode(const std::string& text) {
 }
 
 std::string check_mode(const std::string& text) {
-  return parse_mode(text) ? std::string()
-                          : "invalid mode '" + text +
-                                "' (expected octal digits, e.g. 0664)";
+  return parse_mode(text)
+             ? std::string()
+             : "invalid mode '" + text + "' (expected octal digits, e.g. 0664)";
 }
 
 }  // namespace
@@ -50,8 +50,8 @@ std::optional<std::filesystem::perms> lock_args::perms() const {
 }
 
 void add_lock_options(CLI::App& cmd, lock_args& a) {
-  auto* sh = cmd.add_flag("-s,--shared", a.shared,
-                          "Take a shared (reader) lock");
+  auto* sh =
+      cmd.add_flag("-s,--shared", a.shared, "Take a shared (reader) lock");
   auto* ex = cmd.add_flag("-x,-e,--exclusive", a.exclusive,
                           "Take an exclusive (writer) lock (default)");
   sh->excludes(ex);
@@ -93,8 +93,7 @@ void say(std::string_view text) {
 }
 
 exit_code code_for(std::string_view operation, const std::error_code& ec) {
-  if (ec == errc::busy || ec == errc::timed_out ||
-      ec == errc::would_deadlock) {
+  if (ec == errc::busy || ec == errc::timed_out || ec == errc::would_deadlock) {
     return exit_code::busy;
   }
   if (ec == errc::symlink_refused || ec == errc::not_a_regular_file) {
@@ -171,16 +170,16 @@ std::string describe_holder(const holder_info& h) {
 std::string describe_busy(const lock_args& args,
                           const std::optional<holder_info>& holder,
                           bool timed_out) {
-  const std::string who =
-      holder ? "held by " + describe_holder(*holder) : "held by another process";
+  const std::string who = holder ? "held by " + describe_holder(*holder)
+                                 : "held by another process";
   if (timed_out) {
     std::string waited = args.timeout.empty() ? "?" : args.timeout;
     std::string why;
     if (auto d = parse_duration(args.timeout, why)) {
       waited = format_duration(*d);
     }
-    return "timed out after " + waited + " waiting for " +
-           quote(args.path) + " (" + who + ")";
+    return "timed out after " + waited + " waiting for " + quote(args.path) +
+           " (" + who + ")";
   }
   return "cannot lock " + quote(args.path) + ": " + who;
 }

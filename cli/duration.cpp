@@ -14,8 +14,8 @@ struct unit {
 };
 
 // Longest suffixes first so that "ms" is not read as "m" followed by junk.
-constexpr unit kUnits[] = {{"ns", 1e-9}, {"us", 1e-6}, {"ms", 1e-3},
-                           {"s", 1.0},   {"m", 60.0},  {"h", 3600.0},
+constexpr unit kUnits[] = {{"ns", 1e-9},  {"us", 1e-6}, {"ms", 1e-3},
+                           {"s", 1.0},    {"m", 60.0},  {"h", 3600.0},
                            {"d", 86400.0}};
 
 }  // namespace

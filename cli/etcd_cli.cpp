@@ -9,8 +9,8 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -36,8 +36,7 @@ std::string seconds_text(steady_clock::duration d) {
 }
 
 // A usage problem with an option, or nothing.
-std::optional<std::string> make_options(const etcd_args& e,
-                                        fe::options& o) {
+std::optional<std::string> make_options(const etcd_args& e, fe::options& o) {
   o.endpoints = e.endpoints;
   if (!e.lease_ttl.empty()) {
     std::string why;
@@ -56,8 +55,8 @@ std::optional<std::string> make_options(const etcd_args& e,
   if (!e.password_file.empty()) {
     std::FILE* f = std::fopen(e.password_file.c_str(), "r");
     if (!f) {
-      return "cannot read '" + e.password_file + "': " +
-             std::error_code(errno, std::generic_category()).message();
+      return "cannot read '" + e.password_file +
+             "': " + std::error_code(errno, std::generic_category()).message();
     }
     char buf[1024] = {};
     if (std::fgets(buf, sizeof buf, f)) o.password = buf;
@@ -77,8 +76,8 @@ std::optional<std::string> make_options(const etcd_args& e,
 
 std::string failure_text(const std::string& name, std::string_view operation,
                          const std::error_code& ec, const std::string& detail) {
-  std::string s = "cannot " + std::string(operation) + " '" + name + "': " +
-                  ec.message();
+  std::string s =
+      "cannot " + std::string(operation) + " '" + name + "': " + ec.message();
   if (!detail.empty()) s += " (" + detail + ")";
   return s;
 }
@@ -177,7 +176,7 @@ class wait_signals {
   int sig_[2] = {-1, -1};
   int quit_[2] = {-1, -1};
   sigset_t old_mask_{};
-  struct sigaction old_actions_[4] {};
+  struct sigaction old_actions_[4]{};
   std::stop_source stop_;
   std::atomic<int> signal_{0};
   std::thread thread_;
@@ -200,7 +199,10 @@ class loss_watch {
  public:
   loss_watch(std::string name, const fe::lease_monitor& m, bool kill,
              milliseconds margin, milliseconds grace)
-      : name_(std::move(name)), m_(m), kill_(kill), margin_(margin),
+      : name_(std::move(name)),
+        m_(m),
+        kill_(kill),
+        margin_(margin),
         grace_(grace) {}
 
   // False: terminate the command (then KILL after grace()).
@@ -219,8 +221,10 @@ class loss_watch {
     }
     if (now >= stop_at) {
       lost_ = true;
-      say("lost the lock '" + name_ + "': etcd has not confirmed its lease "
-          "for " + seconds_text(silent) + " and it may expire in " +
+      say("lost the lock '" + name_ +
+          "': etcd has not confirmed its lease "
+          "for " +
+          seconds_text(silent) + " and it may expire in " +
           seconds_text(m_.safe_until() - now) + then);
       return !kill_;
     }
@@ -384,8 +388,8 @@ json entry_json(const fe::entry& e) {
   h["ttl_left"] = e.ttl_left ? json(e.ttl_left->count()) : json(nullptr);
   h["position"] = e.position;
   h["owner_unknown"] = e.owner_unknown;
-  h["stale_reason"] = e.stale_reason.empty() ? json(nullptr)
-                                             : json(e.stale_reason);
+  h["stale_reason"] =
+      e.stale_reason.empty() ? json(nullptr) : json(e.stale_reason);
   return h;
 }
 
@@ -424,11 +428,12 @@ std::string report_text(const fe::report& r) {
   if (r.entries.empty()) return out.str();
   out << "  kind:    etcd (revision " << r.revision << ")\n";
   for (const auto& e : r.entries) {
-    out << (e.holds ? "  holder:  " : "  waiter " + std::to_string(e.position) +
-                                          ": ")
-        << who(e) << ", " << to_string(e.holder.mode) << ", fence "
-        << e.fence << ", " << ttl_text(e) << '\n';
-    if (e.holder.since) out << "    since:   " << rfc3339(*e.holder.since) << '\n';
+    out << (e.holds ? "  holder:  "
+                    : "  waiter " + std::to_string(e.position) + ": ")
+        << who(e) << ", " << to_string(e.holder.mode) << ", fence " << e.fence
+        << ", " << ttl_text(e) << '\n';
+    if (e.holder.since)
+      out << "    since:   " << rfc3339(*e.holder.since) << '\n';
     if (!e.holder.command.empty()) {
       out << "    command: " << one_line(e.holder.command) << '\n';
     }
@@ -462,7 +467,9 @@ etcd_args& etcd_settings() {
   return args;
 }
 
-bool is_etcd_lock(const std::string& name) { return fe::is_etcd_name(name); }
+bool is_etcd_lock(const std::string& name) {
+  return fe::is_etcd_name(name);
+}
 
 void add_etcd_options(CLI::App& cmd, bool with_run) {
   auto& e = etcd_settings();
@@ -595,8 +602,8 @@ int acquire_etcd(const acquire_args& a) {
   std::string why;
   auto life = parse_duration(a.lifetime, why);
   if (!life || *life < seconds(1)) {
-    say("acquire: bad --lifetime '" + a.lifetime + "': " +
-        (why.empty() ? "at least 1s" : why));
+    say("acquire: bad --lifetime '" + a.lifetime +
+        "': " + (why.empty() ? "at least 1s" : why));
     return to_int(exit_code::usage);
   }
   fe::options o;
@@ -648,9 +655,9 @@ int release_etcd(const release_args& a) {
         }
       }
     }
-    auto outcome = key.empty() ? release_outcome::not_held
-                               : fe::release_key(a.path, key, owner,
-                                                 a.force, o);
+    auto outcome = key.empty()
+                       ? release_outcome::not_held
+                       : fe::release_key(a.path, key, owner, a.force, o);
     switch (outcome) {
       case release_outcome::released:
         if (a.verbose) say("released '" + a.path + "' (" + key + ")");
@@ -660,8 +667,9 @@ int release_etcd(const release_args& a) {
             " belongs to another owner (--force releases it)");
         return to_int(exit_code::no_permission);
       default:
-        if (!a.quiet) say("'" + a.path + "' is not held by process " +
-                          std::to_string(owner));
+        if (!a.quiet)
+          say("'" + a.path + "' is not held by process " +
+              std::to_string(owner));
         return to_int(exit_code::busy);
     }
   } catch (const filelock::error& err) {

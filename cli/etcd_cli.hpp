@@ -20,15 +20,15 @@
 namespace filelock::cli {
 
 struct etcd_args {
-  std::string endpoints;   // --etcd-endpoints
-  std::string lease_ttl;   // --lease-ttl, raw text
-  std::string cacert;      // --etcd-cacert
-  std::string cert;        // --etcd-cert
-  std::string key;         // --etcd-key
-  bool insecure = false;   // --etcd-insecure-skip-tls-verify
-  std::string user;        // --etcd-user
+  std::string endpoints;      // --etcd-endpoints
+  std::string lease_ttl;      // --lease-ttl, raw text
+  std::string cacert;         // --etcd-cacert
+  std::string cert;           // --etcd-cert
+  std::string key;            // --etcd-key
+  bool insecure = false;      // --etcd-insecure-skip-tls-verify
+  std::string user;           // --etcd-user
   std::string password_file;  // --etcd-password-file
-  std::string lost_grace;        // --lost-grace, raw text (run)
+  std::string lost_grace;     // --lost-grace, raw text (run)
 };
 
 // The one set of etcd options of this invocation (only one subcommand
@@ -59,7 +59,6 @@ struct etcd_entry {
   int status = 0;
 };
 etcd_entry status_etcd(const std::string& name);
-etcd_entry break_stale_etcd(const std::string& name,
-                            const break_stale_args& a);
+etcd_entry break_stale_etcd(const std::string& name, const break_stale_args& a);
 
 }  // namespace filelock::cli

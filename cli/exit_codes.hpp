@@ -8,20 +8,22 @@ namespace filelock::cli {
 
 enum class exit_code : int {
   ok = 0,
-  usage = 64,           // EX_USAGE: bad option, value or command line
-  cannot_open = 66,     // EX_NOINPUT: lock path missing, a directory, ...
-  unavailable = 69,     // EX_UNAVAILABLE: a lock service cannot be reached
-  internal = 70,        // EX_SOFTWARE: a bug of ours
-  cannot_create = 73,   // EX_CANTCREAT: lock file cannot be created
-  io_error = 74,        // EX_IOERR: reading/writing/locking failed
-  busy = 75,            // EX_TEMPFAIL: held by someone else, or timed out
-  no_permission = 77,   // EX_NOPERM: permission denied
-  lock_lost = 79,       // the lock was lost while the command ran
-  child_timeout = 124,  // the command ran past --max-runtime (timeout(1))
-  not_executable = 126, // the command exists but cannot be run
-  not_found = 127,      // the command does not exist
+  usage = 64,            // EX_USAGE: bad option, value or command line
+  cannot_open = 66,      // EX_NOINPUT: lock path missing, a directory, ...
+  unavailable = 69,      // EX_UNAVAILABLE: a lock service cannot be reached
+  internal = 70,         // EX_SOFTWARE: a bug of ours
+  cannot_create = 73,    // EX_CANTCREAT: lock file cannot be created
+  io_error = 74,         // EX_IOERR: reading/writing/locking failed
+  busy = 75,             // EX_TEMPFAIL: held by someone else, or timed out
+  no_permission = 77,    // EX_NOPERM: permission denied
+  lock_lost = 79,        // the lock was lost while the command ran
+  child_timeout = 124,   // the command ran past --max-runtime (timeout(1))
+  not_executable = 126,  // the command exists but cannot be run
+  not_found = 127,       // the command does not exist
 };
 
-constexpr int to_int(exit_code c) { return static_cast<int>(c); }
+constexpr int to_int(exit_code c) {
+  return static_cast<int>(c);
+}
 
 }  // namespace filelock::cli

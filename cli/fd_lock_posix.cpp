@@ -67,8 +67,7 @@ class alarm_timer {
 // flock() with EINTR retried: 0, or the errno of the failure.
 int flock_retrying(int fd, int op) {
   while (::flock(fd, op) != 0) {
-    if (errno != EINTR)
-      return errno;
+    if (errno != EINTR) return errno;
   }
   return 0;
 }
@@ -83,19 +82,16 @@ fd_lock_status lock_descriptor(int fd, lock_mode mode,
   // One attempt first, so that -n never blocks and a free lock costs no
   // timer.
   const int first = flock_retrying(fd, op | LOCK_NB);
-  if (first == 0)
-    return fd_lock_status::acquired;
+  if (first == 0) return fd_lock_status::acquired;
   if (first != EWOULDBLOCK) {
     ec.assign(first, std::system_category());
     return fd_lock_status::failed;
   }
-  if (wait && wait->count() == 0)
-    return fd_lock_status::busy;
+  if (wait && wait->count() == 0) return fd_lock_status::busy;
 
   if (!wait) {
     const int err = flock_retrying(fd, op);
-    if (err == 0)
-      return fd_lock_status::acquired;
+    if (err == 0) return fd_lock_status::acquired;
     ec.assign(err, std::system_category());
     return fd_lock_status::failed;
   }
@@ -103,8 +99,7 @@ fd_lock_status lock_descriptor(int fd, lock_mode mode,
   const auto until = std::chrono::steady_clock::now() + *wait;
   alarm_timer timer(*wait);
   for (;;) {
-    if (::flock(fd, op) == 0)
-      return fd_lock_status::acquired;
+    if (::flock(fd, op) == 0) return fd_lock_status::acquired;
     if (errno != EINTR) {
       ec = last_error();
       return fd_lock_status::failed;
@@ -117,8 +112,7 @@ fd_lock_status lock_descriptor(int fd, lock_mode mode,
 
 void unlock_descriptor(int fd, std::error_code& ec) {
   const int err = flock_retrying(fd, LOCK_UN);
-  if (err != 0)
-    ec.assign(err, std::system_category());
+  if (err != 0) ec.assign(err, std::system_category());
 }
 
 std::string descriptor_path(int fd) {

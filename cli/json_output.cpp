@@ -58,8 +58,7 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
 void put_path(json& obj, const std::filesystem::path& path) {
   const std::string bytes = path.string();
   obj["path"] = bytes;
-  if (!is_utf8(bytes))
-    obj["path_hex"] = hex_bytes(bytes);
+  if (!is_utf8(bytes)) obj["path_hex"] = hex_bytes(bytes);
 }
 
 json holder_json(const holder_info& h) {
@@ -81,8 +80,7 @@ json report_json(const lock_report& r) {
   obj["mode"] =
       r.state == lock_state::free ? json(nullptr) : json(to_string(r.mode));
   obj["holders"] = json::array();
-  for (const auto& h : r.holders)
-    obj["holders"].push_back(holder_json(h));
+  for (const auto& h : r.holders) obj["holders"].push_back(holder_json(h));
   obj["stale_reason"] = text_or_null(r.stale_reason);
   obj["owner_unknown"] = r.owner_unknown;
   obj["record_error"] = text_or_null(r.record_error);
@@ -124,20 +122,16 @@ void print_json(const json& doc) {
 
 std::string one_line(std::string text) {
   for (char& c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      c = ' ';
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   }
   return text;
 }
 
 std::string describe_owner(const holder_info& h) {
   std::string s = h.pid > 0 ? "pid " + std::to_string(h.pid) : "pid ?";
-  if (!h.host.empty())
-    s += " on " + h.host;
-  if (!h.command.empty())
-    s += " (" + one_line(h.command) + ")";
-  if (h.since)
-    s += ", since " + rfc3339(*h.since);
+  if (!h.host.empty()) s += " on " + h.host;
+  if (!h.command.empty()) s += " (" + one_line(h.command) + ")";
+  if (h.since) s += ", since " + rfc3339(*h.since);
   return s;
 }
 

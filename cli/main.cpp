@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "acquire.hpp"
 #include "break_stale.hpp"
@@ -31,8 +31,8 @@ std::size_t distance(const std::string& a, const std::string& b) {
   for (std::size_t i = 1; i <= a.size(); ++i) {
     for (std::size_t j = 1; j <= b.size(); ++j) {
       const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
-                          d[i - 1][j - 1] + cost});
+      d[i][j] =
+          std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
       }
@@ -95,8 +95,8 @@ std::optional<std::string> likely_option(const CLI::App& cmd,
 
 // The first word of `args` (which ends where the command's own words
 // begin) that looks like an option `cmd` does not have.
-std::optional<std::string> unknown_option(const CLI::App& cmd,
-                                          const std::vector<std::string>& args) {
+std::optional<std::string> unknown_option(
+    const CLI::App& cmd, const std::vector<std::string>& args) {
   const auto known = option_names(cmd);
   for (const auto& arg : args) {
     if (arg.size() < 2 || arg[0] != '-') continue;
@@ -114,8 +114,8 @@ std::optional<std::string> unknown_option(const CLI::App& cmd,
 // Options are looked at only when the parser found words it did not
 // expect (`extras`): otherwise a command's own options, say `ls -l`, would
 // be taken for ours.
-bool explain_unknown(const CLI::App& app,
-                     const std::vector<std::string>& args, bool extras) {
+bool explain_unknown(const CLI::App& app, const std::vector<std::string>& args,
+                     bool extras) {
   if (args.empty() || args.front().empty()) return false;
   const auto names = subcommand_names(app);
   const std::string& first = args.front();

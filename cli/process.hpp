@@ -44,8 +44,8 @@ struct child_spec {
 
 struct child_result {
   enum class how { exited, signalled, not_started } status = how::exited;
-  int code = 0;         // exit status, or signal number
-  int start_error = 0;  // errno when not_started
+  int code = 0;            // exit status, or signal number
+  int start_error = 0;     // errno when not_started
   bool timed_out = false;  // max_runtime ran out before the command ended
 };
 

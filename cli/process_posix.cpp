@@ -1,7 +1,7 @@
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -504,11 +504,17 @@ std::vector<std::string> utf8_arguments(int argc, char** argv) {
 }
 
 // POSIX paths are bytes: kept as given, whatever their encoding.
-std::filesystem::path utf8_path(const std::string& text) { return text; }
+std::filesystem::path utf8_path(const std::string& text) {
+  return text;
+}
 
-std::int64_t current_pid() { return getpid(); }
+std::int64_t current_pid() {
+  return getpid();
+}
 
-std::int64_t parent_pid() { return getppid(); }
+std::int64_t parent_pid() {
+  return getppid();
+}
 
 std::string host_name() {
   char buf[256] = {};

@@ -27,8 +27,7 @@ namespace filelock::cli {
 namespace {
 
 std::wstring widen(const std::string& text) {
-  if (text.empty())
-    return {};
+  if (text.empty()) return {};
   const int len = static_cast<int>(text.size());
   const int n = MultiByteToWideChar(CP_UTF8, 0, text.data(), len, nullptr, 0);
   std::wstring out(static_cast<std::size_t>(n), L'\0');
@@ -37,8 +36,7 @@ std::wstring widen(const std::string& text) {
 }
 
 std::string narrow(const std::wstring& text) {
-  if (text.empty())
-    return {};
+  if (text.empty()) return {};
   const int len = static_cast<int>(text.size());
   const int n = WideCharToMultiByte(CP_UTF8, 0, text.data(), len, nullptr, 0,
                                     nullptr, nullptr);
@@ -50,8 +48,7 @@ std::string narrow(const std::wstring& text) {
 
 struct handle_closer {
   void operator()(HANDLE h) const {
-    if (h != nullptr && h != INVALID_HANDLE_VALUE)
-      CloseHandle(h);
+    if (h != nullptr && h != INVALID_HANDLE_VALUE) CloseHandle(h);
   }
 };
 using unique_handle = std::unique_ptr<void, handle_closer>;
@@ -72,8 +69,7 @@ void append_quoted(std::wstring& line, const std::wstring& arg) {
       ++backslashes;
       continue;
     }
-    if (c == L'"')
-      backslashes = backslashes * 2 + 1;
+    if (c == L'"') backslashes = backslashes * 2 + 1;
     line.append(backslashes, L'\\');
     backslashes = 0;
     line += c;
@@ -152,8 +148,7 @@ int errno_of(DWORD err) {
 // the job (and itself) alive.
 unique_handle make_job() {
   unique_handle job(CreateJobObjectW(nullptr, nullptr));
-  if (!job)
-    return job;
+  if (!job) return job;
   JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
   limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
   if (!SetInformationJobObject(job.get(), JobObjectExtendedLimitInformation,
@@ -178,10 +173,8 @@ std::vector<HANDLE> inheritable(const child_spec& spec) {
   std::vector<HANDLE> out;
   for (DWORD which : {STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE}) {
     HANDLE h = GetStdHandle(which);
-    if (h == nullptr || h == INVALID_HANDLE_VALUE)
-      continue;
-    if (std::find(out.begin(), out.end(), h) != out.end())
-      continue;
+    if (h == nullptr || h == INVALID_HANDLE_VALUE) continue;
+    if (std::find(out.begin(), out.end(), h) != out.end()) continue;
     if (SetHandleInformation(h, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
       out.push_back(h);
     }
@@ -237,15 +230,13 @@ started start(const child_spec& spec, HANDLE job) {
                                  nullptr, &si.StartupInfo, &pi);
   started out;
   out.error = ok ? 0 : GetLastError();
-  if (have_list)
-    DeleteProcThreadAttributeList(list);
+  if (have_list) DeleteProcThreadAttributeList(list);
   if (spec.inherit_fd >= 0) {
     SetHandleInformation(
         reinterpret_cast<HANDLE>(static_cast<std::intptr_t>(spec.inherit_fd)),
         HANDLE_FLAG_INHERIT, 0);
   }
-  if (!ok)
-    return out;
+  if (!ok) return out;
 
   unique_handle thread(pi.hThread);
   out.process.reset(pi.hProcess);
@@ -285,8 +276,7 @@ bool wait_for(HANDLE process, HANDLE job, const child_spec& spec) {
       wait = static_cast<DWORD>(std::clamp<std::int64_t>(
           left.count(), 0, static_cast<std::int64_t>(INFINITE) - 1));
     }
-    if (WaitForSingleObject(process, wait) != WAIT_TIMEOUT)
-      return timed_out;
+    if (WaitForSingleObject(process, wait) != WAIT_TIMEOUT) return timed_out;
     const auto now = steady_clock::now();
     if (limited && !terminated && now >= deadline) {
       TerminateJobObject(job, 143);
@@ -338,8 +328,7 @@ int exec_in_place(const child_spec& spec) {
   child_spec plain = spec;
   plain.inherit_fd = -1;
   const child_result r = run_child(plain);
-  if (r.status == child_result::how::not_started)
-    return r.start_error;
+  if (r.status == child_result::how::not_started) return r.start_error;
   std::fflush(nullptr);
   ExitProcess(static_cast<UINT>(r.code));
 }
@@ -348,8 +337,7 @@ namespace {
 
 std::string key_of(HANDLE h) {
   BY_HANDLE_FILE_INFORMATION info{};
-  if (!GetFileInformationByHandle(h, &info))
-    return {};
+  if (!GetFileInformationByHandle(h, &info)) return {};
   const auto index =
       (std::uint64_t{info.nFileIndexHigh} << 32) | info.nFileIndexLow;
   return std::to_string(info.dwVolumeSerialNumber) + ":" +
@@ -418,12 +406,10 @@ std::int64_t parent_pid() {
   e.dwSize = sizeof e;
   for (BOOL ok = Process32FirstW(snap.get(), &e); ok;
        ok = Process32NextW(snap.get(), &e)) {
-    if (e.th32ProcessID != me)
-      continue;
+    if (e.th32ProcessID != me) continue;
     // A parent id whose process started after us was reused: ours is gone.
     const auto parent_born = creation_time(e.th32ParentProcessID);
-    if (parent_born == 0 || parent_born > creation_time(me))
-      return 0;
+    if (parent_born == 0 || parent_born > creation_time(me)) return 0;
     return e.th32ParentProcessID;
   }
   return 0;
@@ -432,8 +418,7 @@ std::int64_t parent_pid() {
 std::string host_name() {
   wchar_t buf[256] = {};
   DWORD size = 256;
-  if (!GetComputerNameExW(ComputerNameDnsHostname, buf, &size))
-    return {};
+  if (!GetComputerNameExW(ComputerNameDnsHostname, buf, &size)) return {};
   return narrow(std::wstring(buf, size));
 }
 
@@ -457,13 +442,10 @@ bool is_ancestor(std::int64_t pid) {
   std::uint64_t born = creation_time(p);
   for (int depth = 0; depth < 4096; ++depth) {
     const auto it = parent.find(p);
-    if (it == parent.end() || it->second == 0)
-      return false;
+    if (it == parent.end() || it->second == 0) return false;
     const std::uint64_t parent_born = creation_time(it->second);
-    if (parent_born == 0 || parent_born > born)
-      return false;
-    if (it->second == static_cast<DWORD>(pid))
-      return true;
+    if (parent_born == 0 || parent_born > born) return false;
+    if (it->second == static_cast<DWORD>(pid)) return true;
     p = it->second;
     born = parent_born;
   }

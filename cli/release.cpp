@@ -27,8 +27,7 @@ int release_fd(const release_args& a) {
         ec.message());
     return to_int(code_for("unlock", ec));
   }
-  if (a.verbose)
-    say("released descriptor " + std::to_string(a.fd));
+  if (a.verbose) say("released descriptor " + std::to_string(a.fd));
   return to_int(exit_code::ok);
 }
 
@@ -47,10 +46,8 @@ std::string_view outcome_name(release_outcome o) {
 }
 
 std::string owner_text(const release_report& rep) {
-  if (rep.owner_unknown)
-    return "an unknown owner";
-  if (rep.owner)
-    return describe_owner(*rep.owner);
+  if (rep.owner_unknown) return "an unknown owner";
+  if (rep.owner) return describe_owner(*rep.owner);
   return "another process";
 }
 
@@ -61,8 +58,7 @@ std::pair<exit_code, std::string> judge(const release_args& a,
   const std::string p = "'" + a.path + "'";
   switch (rep.outcome) {
     case release_outcome::released:
-      if (!a.verbose)
-        return {exit_code::ok, {}};
+      if (!a.verbose) return {exit_code::ok, {}};
       return {exit_code::ok,
               "released " + p + " (was held by " + owner_text(rep) + ")"};
     case release_outcome::not_held:
@@ -110,8 +106,7 @@ int release_soft_lock(const release_args& a) {
     doc["outcome"] = outcome_name(rep.outcome);
     doc["owner"] = rep.owner ? holder_json(*rep.owner) : json(nullptr);
     doc["owner_unknown"] = rep.owner_unknown;
-    if (code != exit_code::ok)
-      doc["error"] = error_json(code, message);
+    if (code != exit_code::ok) doc["error"] = error_json(code, message);
   } catch (const filelock::error& e) {
     code = code_for(e.operation(), e.code());
     const auto message = describe_failure(e.operation(), a.path, e.code());
@@ -120,8 +115,7 @@ int release_soft_lock(const release_args& a) {
     doc["error"] = error_json(code, message);
   }
   doc["exit_status"] = to_int(code);
-  if (a.json)
-    print_json(doc);
+  if (a.json) print_json(doc);
   return to_int(code);
 }
 
@@ -150,8 +144,7 @@ CLI::App* setup_release(CLI::App& app, release_args& a) {
       cmd->add_flag("--force", a.force, "Release a soft lock whoever owns it");
   auto* js =
       cmd->add_flag("--json", a.json, "Print the outcome as JSON on stdout");
-  for (auto* o : {token, owner, force, js})
-    o->excludes(fd);
+  for (auto* o : {token, owner, force, js}) o->excludes(fd);
   auto* v = cmd->add_flag("-v,--verbose", a.verbose, "Say what was released");
   auto* q = cmd->add_flag("-q,--quiet", a.quiet,
                           "Say nothing unless the release fails");
@@ -160,8 +153,7 @@ CLI::App* setup_release(CLI::App& app, release_args& a) {
 }
 
 int run_release(const release_args& a) {
-  if (a.fd >= 0)
-    return release_fd(a);
+  if (a.fd >= 0) return release_fd(a);
   if (a.path.empty()) {
     say("release: give a LOCK path, or --fd N for a descriptor");
     return to_int(exit_code::usage);

@@ -52,8 +52,8 @@ std::optional<ancestor_hold> find_ancestor_hold(const file_lock& lock,
     const auto pid = std::strtoll(entry.c_str() + fourth + 1, nullptr, 10);
     if (pid <= 0 || !is_ancestor(pid)) continue;
     const auto mode = entry.substr(third + 1, fourth - third - 1);
-    return ancestor_hold{pid, mode == "shared" ? lock_mode::shared
-                                               : lock_mode::exclusive};
+    return ancestor_hold{
+        pid, mode == "shared" ? lock_mode::shared : lock_mode::exclusive};
   }
   return std::nullopt;
 }
@@ -147,8 +147,7 @@ class lease_keeper {
 
 // Runs the command while `held` (null when an ancestor holds the lock for
 // us) stays held, and returns the status filelock exits with.
-int run_command(const run_args& a, guard* held,
-                lease_keeper* lease = nullptr) {
+int run_command(const run_args& a, guard* held, lease_keeper* lease = nullptr) {
   child_spec spec;
   spec.argv = child_argv(a);
   spec.env = child_env(a, held);
@@ -281,8 +280,8 @@ int acquire_and_run(const run_args& a) {
     const auto wait = la.wait();
     if (!wait || wait->count() > 0) {
       if (la.verbose) {
-        say("waiting for " + std::string(to_string(la.mode())) +
-            " lock on '" + la.path + "'" +
+        say("waiting for " + std::string(to_string(la.mode())) + " lock on '" +
+            la.path + "'" +
             (r.holder ? " (held by " + describe_holder(*r.holder) + ")"
                       : std::string()));
       }
@@ -303,8 +302,7 @@ int acquire_and_run(const run_args& a) {
     case acquire_status::busy:
     case acquire_status::timed_out:
       if (!la.quiet) {
-        say(describe_busy(la, r.holder,
-                          r.status == acquire_status::timed_out));
+        say(describe_busy(la, r.holder, r.status == acquire_status::timed_out));
       }
       return la.conflict_exit;
     case acquire_status::cancelled:
@@ -332,8 +330,7 @@ CLI::App* setup_run(CLI::App& app, run_args& a) {
   add_lock_options(*cmd, a.lock);
   cmd->add_option("LOCK", a.lock.path, "The lock file (created if missing)")
       ->required();
-  cmd->add_option("-c,--command", a.shell_command,
-                  "Run STRING with /bin/sh -c")
+  cmd->add_option("-c,--command", a.shell_command, "Run STRING with /bin/sh -c")
       ->type_name("STRING");
   cmd->add_flag("--inherit", a.inherit,
                 "Let the command (and what it starts) inherit the lock "
@@ -417,9 +414,9 @@ std::optional<std::string> parse_time_limit(run_args& a) {
     return "run: bad --max-runtime '" + a.max_runtime + "': " + why;
   }
   // A limit below a millisecond still gets one: zero means none.
-  a.max_runtime_ms = std::max(
-      std::chrono::ceil<std::chrono::milliseconds>(*limit),
-      std::chrono::milliseconds(1));
+  a.max_runtime_ms =
+      std::max(std::chrono::ceil<std::chrono::milliseconds>(*limit),
+               std::chrono::milliseconds(1));
   if (a.kill_after.empty()) return std::nullopt;
   const auto grace = parse_duration(a.kill_after, why);
   if (!grace) return "run: bad --kill-after '" + a.kill_after + "': " + why;
@@ -441,8 +438,7 @@ void apply_time_limit(const run_args& a, child_spec& spec) {
   }
 }
 
-int time_limited_status(const run_args& a, const child_result& r,
-                        int status) {
+int time_limited_status(const run_args& a, const child_result& r, int status) {
   if (!r.timed_out) return status;
   say("the command ran longer than --max-runtime " +
       format_duration(a.max_runtime_ms) + " and was stopped");

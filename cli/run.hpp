@@ -17,15 +17,15 @@ struct run_args {
   lock_args lock;
   std::string shell_command;  // -c
   std::vector<std::string> command;
-  bool inherit = false;  // the command keeps the lock descriptor
-  bool no_fork = false;  // -F: exec the command in place
-  bool close_fd = false; // -o: flock(1)'s spelling of our default
+  bool inherit = false;       // the command keeps the lock descriptor
+  bool no_fork = false;       // -F: exec the command in place
+  bool close_fd = false;      // -o: flock(1)'s spelling of our default
   std::string kind = "auto";  // --kind os|soft|auto
   std::string lifetime;       // --lifetime, raw text (soft locks)
   // --on-lost kill|warn; empty: the kind's default (soft: warn, etcd: kill)
   std::string on_lost;
-  std::string max_runtime;    // --max-runtime, raw text
-  std::string kill_after;     // --kill-after, raw text
+  std::string max_runtime;  // --max-runtime, raw text
+  std::string kill_after;   // --kill-after, raw text
   // Parsed by run_run: zero max_runtime_ms is no limit, zero kill_after_ms
   // is no SIGKILL.
   std::chrono::milliseconds max_runtime_ms{0};

@@ -35,8 +35,7 @@ std::string state_line(const lock_report& r) {
     s += " (" + r.stale_reason + ")";
   } else if (r.owner_unknown) {
     s += " (owner unknown";
-    if (!r.record_error.empty())
-      s += ": " + r.record_error;
+    if (!r.record_error.empty()) s += ": " + r.record_error;
     s += ")";
   }
   return s;
@@ -54,8 +53,7 @@ void print_holder(std::ostream& out, const lock_report& r,
     out << "  since:   " << rfc3339(*h.since)
         << (r.kind == lock_kind::os ? " (process start)" : "") << '\n';
   }
-  if (h.expires)
-    out << "  expires: " << rfc3339(*h.expires) << '\n';
+  if (h.expires) out << "  expires: " << rfc3339(*h.expires) << '\n';
   if (!h.command.empty()) {
     out << "  command: " << one_line(h.command) << '\n';
   }
@@ -64,17 +62,14 @@ void print_holder(std::ostream& out, const lock_report& r,
 void print_text(std::ostream& out, const lock_report& r) {
   out << r.path.string() << '\n';
   out << "  state:   " << state_line(r) << '\n';
-  if (r.state == lock_state::free)
-    return;
+  if (r.state == lock_state::free) return;
   out << "  kind:    " << to_string(r.kind) << '\n';
   out << "  mode:    " << to_string(r.mode) << '\n';
-  for (const auto& h : r.holders)
-    print_holder(out, r, h);
+  for (const auto& h : r.holders) print_holder(out, r, h);
 }
 
 json entry_json(const status_entry& e) {
-  if (e.report)
-    return report_json(*e.report);
+  if (e.report) return report_json(*e.report);
   json obj = json::object();
   put_path(obj, e.path);
   obj["state"] = "error";
@@ -101,10 +96,8 @@ int status_for(lock_state state) {
 
 int combine_status(int so_far, int next) {
   constexpr int first_error = to_int(exit_code::usage);
-  if (so_far >= first_error)
-    return so_far;
-  if (next >= first_error)
-    return next;
+  if (so_far >= first_error) return so_far;
+  if (next >= first_error) return next;
   return std::max(so_far, next);
 }
 
@@ -117,10 +110,8 @@ void add_kind_option(CLI::App& cmd, std::string& kind) {
 }
 
 lock_kind parse_kind(const std::string& kind) {
-  if (kind == "os")
-    return lock_kind::os;
-  if (kind == "soft")
-    return lock_kind::soft;
+  if (kind == "os") return lock_kind::os;
+  if (kind == "soft") return lock_kind::soft;
   return lock_kind::automatic;
 }
 
@@ -164,14 +155,12 @@ int run_status(const status_args& a) {
     } else {
       status = combine_status(status, status_for(e.report->state));
       if (!a.json) {
-        if (!first)
-          text << '\n';
+        if (!first) text << '\n';
         print_text(text, *e.report);
         first = false;
       }
     }
-    if (a.json)
-      locks.push_back(entry_json(e));
+    if (a.json) locks.push_back(entry_json(e));
   }
 
   if (a.json) {

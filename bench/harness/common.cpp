@@ -50,16 +50,14 @@ void sleep_ns(std::int64_t ns) noexcept {
 
 summary summarize(std::vector<double> samples) {
   summary s;
-  if (samples.empty())
-    return s;
+  if (samples.empty()) return s;
   std::sort(samples.begin(), samples.end());
   s.count = samples.size();
   s.median = nearest_rank(samples, 0.5);
   s.p99 = nearest_rank(samples, 0.99);
   s.max = samples.back();
   double total = 0;
-  for (double x : samples)
-    total += x;
+  for (double x : samples) total += x;
   s.mean = total / static_cast<double>(samples.size());
   return s;
 }
@@ -108,8 +106,7 @@ impl parse_impl(const std::string& name) {
   for (impl i :
        {impl::ours_os, impl::ours_soft, impl::raw_flock, impl::raw_flock_kept,
         impl::raw_flock_lstat, impl::py_file, impl::py_soft}) {
-    if (flag(i) == name)
-      return i;
+    if (flag(i) == name) return i;
   }
   throw std::invalid_argument("unknown implementation '" + name + "'");
 }
@@ -143,8 +140,7 @@ local_lock::local_lock(impl which, std::string path)
 }
 
 local_lock::~local_lock() {
-  if (s_->fd >= 0)
-    ::close(s_->fd);
+  if (s_->fd >= 0) ::close(s_->fd);
   delete s_;
 }
 
@@ -158,16 +154,13 @@ void local_lock::acquire() {
   if (s_->fd < 0) {
     s_->fd = ::open(s_->path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   }
-  if (s_->fd < 0)
-    fail("open " + s_->path);
+  if (s_->fd < 0) fail("open " + s_->path);
   while (::flock(s_->fd, LOCK_EX) != 0) {
-    if (errno != EINTR)
-      fail("flock " + s_->path);
+    if (errno != EINTR) fail("flock " + s_->path);
   }
   if (s_->which == impl::raw_flock_lstat) {
     struct stat st {};
-    if (::lstat(s_->path.c_str(), &st) != 0)
-      fail("lstat " + s_->path);
+    if (::lstat(s_->path.c_str(), &st) != 0) fail("lstat " + s_->path);
   }
 }
 
@@ -185,16 +178,13 @@ void local_lock::release() {
 
 child::child(const std::vector<std::string>& argv) {
   int in[2], out[2];
-  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
-    fail("pipe");
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) fail("pipe");
   std::vector<char*> args;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 
   pid_ = fork();
-  if (pid_ < 0)
-    fail("fork");
+  if (pid_ < 0) fail("fork");
   if (pid_ == 0) {
     dup2(in[0], 0);
     dup2(out[1], 1);
@@ -232,8 +222,7 @@ std::string child::read_line() {
     }
     char buf[256];
     ssize_t n = ::read(from_, buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       throw std::runtime_error("peer " + std::to_string(pid_) + " went away");
     }
@@ -242,10 +231,8 @@ std::string child::read_line() {
 }
 
 int child::finish() {
-  if (to_ >= 0)
-    ::close(to_);
-  if (from_ >= 0)
-    ::close(from_);
+  if (to_ >= 0) ::close(to_);
+  if (from_ >= 0) ::close(from_);
   to_ = from_ = -1;
   int status = 0;
   while (pid_ > 0 && waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
@@ -266,8 +253,7 @@ bool wait_until_asleep(pid_t pid, std::int64_t limit_ns) {
     auto close = line.rfind(')');
     if (close != std::string::npos && close + 2 < line.size()) {
       const char state = line[close + 2];
-      if (state == 'S' || state == 'D')
-        return true;
+      if (state == 'S' || state == 'D') return true;
     }
     sleep_ns(20'000);
   }
@@ -277,15 +263,13 @@ bool wait_until_asleep(pid_t pid, std::int64_t limit_ns) {
 void* shared_memory(std::size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    fail("mmap");
+  if (p == MAP_FAILED) fail("mmap");
   return p;
 }
 
 pid_t fork_child(int (*body)(void*), void* arg) {
   const pid_t pid = fork();
-  if (pid < 0)
-    fail("fork");
+  if (pid < 0) fail("fork");
   if (pid == 0) {
     int rc = 1;
     try {
@@ -301,8 +285,7 @@ pid_t fork_child(int (*body)(void*), void* arg) {
 void reap(pid_t pid, const std::string& what) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR)
-      fail("waitpid");
+    if (errno != EINTR) fail("waitpid");
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     throw std::runtime_error(what + ": a child process failed (status " +

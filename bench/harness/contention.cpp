@@ -52,15 +52,12 @@ int contender_loop(void* arg) {
     mine.longest_wait_ns = std::max(mine.longest_wait_ns, waited);
     mine.total_wait_ns += waited;
     ++mine.waits;
-    if (sh.inside.fetch_add(1) != 0)
-      sh.overlapped = true;
+    if (sh.inside.fetch_add(1) != 0) sh.overlapped = true;
     const bool done = sh.stop.load();
-    if (!done)
-      ++mine.ops;
+    if (!done) ++mine.ops;
     sh.inside.fetch_sub(1);
     lock.release();
-    if (done)
-      return 0;
+    if (done) return 0;
   }
 }
 
@@ -68,12 +65,10 @@ int contender_loop(void* arg) {
 
 contention_figures measure_contention(const setup& s, impl which,
                                       int processes) {
-  if (processes > kMaxProcesses)
-    throw std::invalid_argument("processes");
+  if (processes > kMaxProcesses) throw std::invalid_argument("processes");
   auto* sh = new (shared_memory(sizeof(contention_shared))) contention_shared;
   int start[2];
-  if (pipe(start) != 0)
-    throw std::runtime_error("pipe failed");
+  if (pipe(start) != 0) throw std::runtime_error("pipe failed");
 
   std::vector<contention_job> jobs;
   jobs.reserve(static_cast<std::size_t>(processes));
@@ -85,8 +80,7 @@ contention_figures measure_contention(const setup& s, impl which,
                     i});
   }
   std::vector<pid_t> pids;
-  for (auto& job : jobs)
-    pids.push_back(fork_child(contender_loop, &job));
+  for (auto& job : jobs) pids.push_back(fork_child(contender_loop, &job));
   ::close(start[0]);
   // Let every child reach its read() before the start.
   sleep_ns(20'000'000);
@@ -96,8 +90,7 @@ contention_figures measure_contention(const setup& s, impl which,
   sleep_ns(s.quick ? 200'000'000 : 700'000'000);
   sh->stop = true;
   const auto stopped = now_ns();
-  for (pid_t p : pids)
-    reap(p, label(which) + " contention");
+  for (pid_t p : pids) reap(p, label(which) + " contention");
   if (sh->overlapped) {
     throw std::runtime_error(label(which) + ": two processes held the lock");
   }

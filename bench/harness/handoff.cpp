@@ -117,8 +117,7 @@ int waiter_loop(void* arg) {
   for (;;) {
     lock.acquire();
     const auto held = now_ns();
-    if (sh.inside.fetch_add(1) != 0)
-      sh.overlapped = true;
+    if (sh.inside.fetch_add(1) != 0) sh.overlapped = true;
     if (sh.stop) {
       sh.inside.fetch_sub(1);
       lock.release();
@@ -139,10 +138,8 @@ int waiter_loop(void* arg) {
     sh.inside.fetch_sub(1);
     sh.released_at.store(now_ns());
     lock.release();
-    while (sh.generation.load() == mine && !sh.stop)
-      sleep_ns(10'000);
-    if (sh.stop)
-      return 0;
+    while (sh.generation.load() == mine && !sh.stop) sleep_ns(10'000);
+    if (sh.stop) return 0;
   }
 }
 
@@ -157,8 +154,7 @@ waiters_figures measure_waiters(const setup& s, impl which, int waiters) {
   for (int i = 0; i <= waiters; ++i) {
     pids.push_back(fork_child(waiter_loop, &job));
   }
-  for (pid_t p : pids)
-    reap(p, label(which) + " waiters");
+  for (pid_t p : pids) reap(p, label(which) + " waiters");
   if (sh->overlapped) {
     throw std::runtime_error(label(which) + ": two processes held the lock");
   }

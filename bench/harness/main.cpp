@@ -27,11 +27,9 @@ bool soft_lock_works(const std::string& dir) {
     o.kind = filelock::lock_kind::soft;
     filelock::file_lock lock(path, o);
     auto held = lock.try_acquire();
-    if (!held)
-      return false;
+    if (!held) return false;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      return true;
+    if (fd < 0) return true;
     const bool os_lock_free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
     ::close(fd);
     return os_lock_free;
@@ -91,18 +89,15 @@ int main(int argc, char** argv) try {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (*peer)
-    return bench::run_peer(bench::parse_impl(peer_impl), peer_path);
+  if (*peer) return bench::run_peer(bench::parse_impl(peer_impl), peer_path);
 
   const bool own_dir = s.dir.empty();
-  if (own_dir)
-    s.dir = make_temp_dir();
+  if (own_dir) s.dir = make_temp_dir();
   s.self = std::filesystem::canonical("/proc/self/exe").string();
   s.soft_available = soft_lock_works(s.dir);
   o.python_available = !s.python_peer.empty() && python_has_filelock(s.python);
   bench::print_report(s, o);
-  if (own_dir)
-    std::filesystem::remove_all(s.dir);
+  if (own_dir) std::filesystem::remove_all(s.dir);
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "filelock_bench: " << e.what() << std::endl;

@@ -25,14 +25,12 @@ struct run_sample {
 // pages stay below what any of the commands uses.
 run_sample run_once(const std::vector<std::string>& argv) {
   std::vector<char*> args;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 
   const auto started = now_ns();
   const pid_t pid = fork();
-  if (pid < 0)
-    throw std::runtime_error("fork failed");
+  if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     const int null = ::open("/dev/null", O_WRONLY);
     dup2(null, 1);
@@ -42,8 +40,7 @@ run_sample run_once(const std::vector<std::string>& argv) {
   int status = 0;
   rusage usage{};
   while (wait4(pid, &status, 0, &usage) < 0) {
-    if (errno != EINTR)
-      throw std::runtime_error("wait4 failed");
+    if (errno != EINTR) throw std::runtime_error("wait4 failed");
   }
   const auto ended = now_ns();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -84,8 +81,7 @@ std::vector<command_figures> measure_overhead(const setup& s) {
   for (int i = 0; i < warmup + rounds; ++i) {
     for (std::size_t c = 0; c < commands.size(); ++c) {
       const auto r = run_once(commands[c].second);
-      if (i < warmup)
-        continue;
+      if (i < warmup) continue;
       millis[c].push_back(r.millis);
       if (!has_time) {
         rss[c].push_back(r.max_rss_kib);

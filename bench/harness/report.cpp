@@ -30,8 +30,7 @@ std::string us(double x) {
   return fixed(x, x < 100 ? 1 : 0) + " µs";
 }
 std::string ratio(double ours, double theirs) {
-  if (theirs <= 0)
-    return "–";
+  if (theirs <= 0) return "–";
   return fixed(ours / theirs, 2) + "x";
 }
 std::string verdict(bool met) {
@@ -49,8 +48,7 @@ std::string cpu_model() {
   while (std::getline(in, line)) {
     if (line.rfind("model name", 0) == 0) {
       auto colon = line.find(':');
-      if (colon != std::string::npos)
-        return line.substr(colon + 2);
+      if (colon != std::string::npos) return line.substr(colon + 2);
     }
   }
   return "unknown CPU";
@@ -69,25 +67,20 @@ std::string utc_now() {
 // run name; with repetitions only the median aggregate is kept.
 std::map<std::string, double> read_micro(const std::string& path) {
   std::map<std::string, double> out;
-  if (path.empty())
-    return out;
+  if (path.empty()) return out;
   std::ifstream in(path);
-  if (!in)
-    return out;
+  if (!in) return out;
   const auto doc = nlohmann::json::parse(in);
   for (const auto& b : doc.at("benchmarks")) {
     if (b.contains("error_occurred") && b["error_occurred"].get<bool>()) {
       continue;
     }
     const bool aggregate = b.value("run_type", "") == "aggregate";
-    if (aggregate && b.value("aggregate_name", "") != "median")
-      continue;
+    if (aggregate && b.value("aggregate_name", "") != "median") continue;
     double t = b.at("real_time").get<double>();
     const auto unit = b.value("time_unit", "ns");
-    if (unit == "us")
-      t *= 1e3;
-    if (unit == "ms")
-      t *= 1e6;
+    if (unit == "us") t *= 1e3;
+    if (unit == "ms") t *= 1e6;
     out[b.value("run_name", b.at("name").get<std::string>())] = t;
   }
   return out;
@@ -97,8 +90,7 @@ std::map<std::string, double> read_micro(const std::string& path) {
 // in a file of the lock directory.
 std::map<std::string, double> run_micro(const setup& s,
                                         const std::string& program) {
-  if (program.empty())
-    return {};
+  if (program.empty()) return {};
   const auto json = lock_path(s, "micro.json");
   const std::vector<std::string> argv = {
       program,
@@ -110,8 +102,7 @@ std::map<std::string, double> run_micro(const setup& s,
       "--dir=" + s.dir,
   };
   std::vector<char*> args;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
@@ -145,8 +136,7 @@ void measure_all(const setup& s, const report_options& o, results& r) {
 
   std::vector<impl> handoff = {impl::ours_os, impl::raw_flock,
                                impl::raw_flock_lstat};
-  if (s.soft_available)
-    handoff.push_back(impl::ours_soft);
+  if (s.soft_available) handoff.push_back(impl::ours_soft);
   if (o.python_available) {
     handoff.push_back(impl::py_file);
     handoff.push_back(impl::py_soft);
@@ -190,16 +180,14 @@ void measure_all(const setup& s, const report_options& o, results& r) {
 
 const contention_figures* find(const results& r, impl i, int n) {
   for (const auto& c : r.contention) {
-    if (c.which == i && c.processes == n)
-      return &c;
+    if (c.which == i && c.processes == n) return &c;
   }
   return nullptr;
 }
 
 const command_figures* find_command(const results& r, const std::string& n) {
   for (const auto& c : r.overhead) {
-    if (c.name == n)
-      return &c;
+    if (c.name == n) return &c;
   }
   return nullptr;
 }
@@ -233,8 +221,7 @@ void print_targets(const setup& s, const results& r) {
             << "| --- | --- | --- | --- | --- | --- |\n";
   auto handoff = [&](impl i) -> std::optional<summary> {
     auto it = r.handoff.find(i);
-    if (it == r.handoff.end())
-      return std::nullopt;
+    if (it == r.handoff.end()) return std::nullopt;
     return it->second;
   };
   if (auto ours = handoff(impl::ours_os), raw = handoff(impl::raw_flock);
@@ -278,8 +265,7 @@ void print_targets(const setup& s, const results& r) {
   const auto* c16 = find(r, impl::ours_os, 16);
   for (impl ref : {impl::raw_flock, impl::raw_flock_kept}) {
     const auto* raw = find(r, ref, 16);
-    if (!c16 || !raw)
-      continue;
+    if (!c16 || !raw) continue;
     std::cout << "| 16-process throughput | " << fixed(c16->ops_per_second, 0)
               << " ops/s | " << label(ref) << " "
               << fixed(raw->ops_per_second, 0) << " ops/s | "
@@ -293,8 +279,7 @@ void print_targets(const setup& s, const results& r) {
 }
 
 void print_micro(const results& r) {
-  if (r.micro.empty())
-    return;
+  if (r.micro.empty()) return;
   std::cout << "## Uncontended acquire + release (Google Benchmark, median "
                "of repetitions, wall time per operation)\n\n"
             << "| operation | ns/op | vs open+flock+close |\n"
@@ -302,8 +287,7 @@ void print_micro(const results& r) {
   const auto floor_it = r.micro.find("floor/open_flock_close");
   const double floor = floor_it == r.micro.end() ? 0 : floor_it->second;
   for (const auto& [name, ns] : r.micro) {
-    if (name.rfind("scale/", 0) == 0)
-      continue;
+    if (name.rfind("scale/", 0) == 0) continue;
     std::cout << "| " << name << " | " << fixed(ns, 0) << " | "
               << ratio(ns, floor) << " |\n";
   }
@@ -313,8 +297,7 @@ void print_micro(const results& r) {
             << "| --- | --- | --- | --- |\n";
   for (const auto& [name, ns] : r.micro) {
     const std::string prefix = "scale/os_held/";
-    if (name.rfind(prefix, 0) != 0)
-      continue;
+    if (name.rfind(prefix, 0) != 0) continue;
     const auto n = name.substr(prefix.size());
     auto raw = r.micro.find("scale/floor_held/" + n);
     const double raw_ns = raw == r.micro.end() ? 0 : raw->second;
@@ -325,8 +308,7 @@ void print_micro(const results& r) {
 }
 
 void print_handoff(const results& r) {
-  if (r.handoff.empty())
-    return;
+  if (r.handoff.empty()) return;
   std::cout << "## Handoff latency (holder releases → waiter holds)\n\n"
             << "| implementation | median | p99 | max | samples | "
                "median vs raw flock(2) |\n"
@@ -343,8 +325,7 @@ void print_handoff(const results& r) {
 }
 
 void print_overhead(const results& r) {
-  if (r.overhead.empty())
-    return;
+  if (r.overhead.empty()) return;
   std::cout << "## Program overhead (each command run "
             << (r.overhead.empty() ? 0 : r.overhead.front().millis.count)
             << " times, interleaved)\n\n"
@@ -370,8 +351,7 @@ void print_overhead(const results& r) {
 }
 
 void print_contention(const results& r) {
-  if (r.contention.empty())
-    return;
+  if (r.contention.empty()) return;
   std::cout << "## Contention: N processes taking one lock in a loop\n\n"
             << "| N | implementation | ops/s | vs raw flock(2) | "
                "mean wait | longest wait |\n"
@@ -388,8 +368,7 @@ void print_contention(const results& r) {
 }
 
 void print_waiters(const results& r) {
-  if (r.waiters.empty())
-    return;
+  if (r.waiters.empty()) return;
   std::cout << "## Scale: handoff with N processes waiting on one lock\n\n"
             << "| N waiting | implementation | median | p99 | max | "
                "median vs raw flock(2) |\n"

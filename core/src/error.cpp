@@ -75,8 +75,8 @@ bool is_locking_unsupported(const std::error_code& ec) noexcept {
 
 error::error(std::string operation, std::filesystem::path path,
              std::error_code code)
-    : std::system_error(code, "cannot " + operation + " '" +
-                                  path.string() + "'"),
+    : std::system_error(code,
+                        "cannot " + operation + " '" + path.string() + "'"),
       operation_(std::move(operation)),
       path_(std::move(path)) {}
 

@@ -89,9 +89,8 @@ lock_report inspect(const std::filesystem::path& path, lock_kind hint) {
   const auto view = detail::look_soft(path);
   if (!view.present) {
     if (hint == lock_kind::automatic) {
-      hint = detail::platform::refuses_os_locks(dir_of(path))
-                 ? lock_kind::soft
-                 : lock_kind::os;
+      hint = detail::platform::refuses_os_locks(dir_of(path)) ? lock_kind::soft
+                                                              : lock_kind::os;
     }
     return free_report(path, hint);
   }

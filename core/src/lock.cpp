@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "backend.hpp"
-#include "filelock/inspect.hpp"
 #include "etcd/backend_etcd.hpp"
+#include "filelock/inspect.hpp"
 #include "holding.hpp"
 #include "platform.hpp"
 
@@ -171,8 +171,8 @@ acquire_result dispatch(const detail::request& r) noexcept {
 
 acquire_result file_lock::acquire_until(deadline until, lock_mode mode,
                                         std::stop_token stop) noexcept {
-  return dispatch({path_, mode, until, stop, options_,
-                   std::this_thread::get_id()});
+  return dispatch(
+      {path_, mode, until, stop, options_, std::this_thread::get_id()});
 }
 
 guard file_lock::acquire(lock_mode mode, std::stop_token stop) {

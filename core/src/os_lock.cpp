@@ -61,9 +61,7 @@ class os_holding final : public holding {
         path_(std::move(path)) {}
 
   lock_mode mode() const noexcept override { return mode_; }
-  const std::filesystem::path& path() const noexcept override {
-    return path_;
-  }
+  const std::filesystem::path& path() const noexcept override { return path_; }
   int native_handle() const noexcept override {
     return static_cast<int>(file_->handle.get());
   }
@@ -164,9 +162,10 @@ std::string quoted(const std::filesystem::path& p) {
 
 acquire_result not_granted(platform::wait_status s, const file_id& id) {
   acquire_result r;
-  r.status = s == platform::wait_status::busy        ? acquire_status::busy
-             : s == platform::wait_status::timed_out ? acquire_status::timed_out
-                                                      : acquire_status::cancelled;
+  r.status = s == platform::wait_status::busy ? acquire_status::busy
+             : s == platform::wait_status::timed_out
+                 ? acquire_status::timed_out
+                 : acquire_status::cancelled;
   if (r.status != acquire_status::cancelled) {
     auto holders = platform::os_lock_holders(id);
     if (!holders.empty()) r.holder = std::move(holders.front());
@@ -197,8 +196,8 @@ acquire_result os_acquire(const request& r) noexcept try {
     auto s = platform::lock_file(h, r.mode, now_only, r.stop, ec);
     if (s == platform::wait_status::busy &&
         !(r.until && *r.until <= steady_clock::now())) {
-      tell(r, "waiting for " + std::string(to_string(r.mode)) +
-                  " lock on " + quoted(r.path));
+      tell(r, "waiting for " + std::string(to_string(r.mode)) + " lock on " +
+                  quoted(r.path));
       s = platform::lock_file(h, r.mode, r.until, r.stop, ec);
     }
     if (s == platform::wait_status::failed) return failed("lock", ec);

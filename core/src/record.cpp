@@ -62,7 +62,8 @@ bool read_pid(const json& j, std::int64_t& pid, std::string& error) {
   }
   if (it->is_number_unsigned() &&
       it->get<std::uint64_t>() >
-          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+          static_cast<std::uint64_t>(
+              std::numeric_limits<std::int64_t>::max())) {
     error = "\"pid\" is out of range";
     return false;
   }
@@ -153,8 +154,8 @@ parse_result parse_python(std::string_view text) {
     }
     auto nl = text.find('\n');
     lines[n++] = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{}
-                                        : text.substr(nl + 1);
+    text =
+        nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
   }
   if (n < 2 || !all_digits(lines[0]) || lines[0].size() > 18 ||
       lines[1].empty()) {
@@ -187,14 +188,13 @@ std::string format_time(wall_time t) {
   const year_month_day ymd{day};
   const hh_mm_ss hms{ms - day};
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()),
-                static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()),
-                static_cast<int>(hms.subseconds().count()));
+  std::snprintf(
+      buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+      static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+      static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+      static_cast<int>(hms.minutes().count()),
+      static_cast<int>(hms.seconds().count()),
+      static_cast<int>(hms.subseconds().count()));
   return buf;
 }
 

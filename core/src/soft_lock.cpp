@@ -135,8 +135,7 @@ verdict judge(const owner_record& r, wall_time mtime) {
   // Another host's pid means nothing here.
   if (r.host != this_host()) return {};
   if (!r.boot_id.empty() && !this_boot().empty() && r.boot_id != this_boot()) {
-    return {true, "the host has rebooted since process " + pid +
-                      " took it"};
+    return {true, "the host has rebooted since process " + pid + " took it"};
   }
   switch (platform::process_liveness(r.pid)) {
     case platform::liveness::gone:
@@ -178,8 +177,8 @@ std::string claim_key(const soft_view& v) {
   if (v.parsed.record && !v.parsed.record->token.empty()) {
     return v.parsed.record->token;
   }
-  const auto ns = duration_cast<nanoseconds>(
-      v.marker.mtime.time_since_epoch()).count();
+  const auto ns =
+      duration_cast<nanoseconds>(v.marker.mtime.time_since_epoch()).count();
   return "i" + std::to_string(v.marker.id.inode) + "-" + std::to_string(ns);
 }
 
@@ -197,9 +196,9 @@ bool same_acquisition(const soft_view& a, const soft_view& b) {
 
 enum class removal {
   removed,
-  changed,      // step 2: it is not the judged marker any more
-  refused,      // step 3: no longer removable
-  claimed,      // step 1: someone else is removing it
+  changed,  // step 2: it is not the judged marker any more
+  refused,  // step 3: no longer removable
+  claimed,  // step 1: someone else is removing it
 };
 
 // Who claims: the record of the remover, for a person reading the claim.
@@ -261,7 +260,9 @@ bool is_stale_now(const soft_view& v) {
   return v.state == lock_state::stale && !v.os_locked;
 }
 
-bool not_os_locked(const soft_view& v) { return !v.os_locked; }
+bool not_os_locked(const soft_view& v) {
+  return !v.os_locked;
+}
 
 // ---- The process's table of held soft locks, for reentrancy.
 
@@ -427,8 +428,7 @@ void say(const request& r, const std::string& text) {
 // The attempt loop's state: the unpublished marker and the wait.
 class attempt {
  public:
-  attempt(const request& r, owner_record rec)
-      : r_(r), rec_(std::move(rec)) {}
+  attempt(const request& r, owner_record rec) : r_(r), rec_(std::move(rec)) {}
   ~attempt() {
     std::error_code ec;
     if (!temp_.empty()) platform::remove_file(temp_, ec);
@@ -456,8 +456,8 @@ class attempt {
 };
 
 bool attempt::prepare(acquire_result& out) {
-  temp_ = dir_of(r_.path) /
-          ("." + short_name(r_.path) + "." + rec_.token + ".tmp");
+  temp_ =
+      dir_of(r_.path) / ("." + short_name(r_.path) + "." + rec_.token + ".tmp");
   platform::failure why;
   flush_ = must_flush(r_.path);
   file_ = platform::write_new_file(temp_, to_json(rec_), r_.options.file_mode,
@@ -536,9 +536,8 @@ acquire_result attempt::not_granted(acquire_status s, const soft_view& seen) {
 bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
   const auto now = steady_clock::now();
   if (r_.until && now >= *r_.until) {
-    out = not_granted(waited_ ? acquire_status::timed_out
-                              : acquire_status::busy,
-                      seen);
+    out = not_granted(
+        waited_ ? acquire_status::timed_out : acquire_status::busy, seen);
     return true;
   }
   if (r_.stop.stop_requested()) {
@@ -677,9 +676,9 @@ lock_report soft_report(const std::filesystem::path& path,
     return rep;
   }
   const auto& rec = *view.parsed.record;
-  rep.record_format =
-      rec.origin == owner_record::format::python ? "python-filelock"
-                                                 : "filelock";
+  rep.record_format = rec.origin == owner_record::format::python
+                          ? "python-filelock"
+                          : "filelock";
   rep.mode = rec.mode;
   auto h = to_holder(rec);
   if (rec.lifetime) h.expires = view.marker.mtime + *rec.lifetime;
@@ -734,8 +733,8 @@ break_report break_stale(const std::filesystem::path& path,
                         : break_outcome::nothing_to_do;
       return out;
     }
-    const bool removable = view.state == lock_state::stale ||
-                           (options.force && !view.os_locked);
+    const bool removable =
+        view.state == lock_state::stale || (options.force && !view.os_locked);
     if (!removable) {
       out.outcome = view.owner_unknown() ? break_outcome::refused_unknown
                                          : break_outcome::refused_live;
@@ -791,8 +790,7 @@ release_report release_soft(const std::filesystem::path& path,
     if (!mine && options.owner_pid && *options.owner_pid == rec.pid &&
         rec.host == this_host()) {
       // The same pid is the same process only with the same start time.
-      mine = rec.start.empty() ||
-             platform::process_start(rec.pid) == rec.start;
+      mine = rec.start.empty() || platform::process_start(rec.pid) == rec.start;
     }
   }
   if (!mine && !options.force) {

@@ -53,8 +53,8 @@ int read_round(const fs::path& arena, const std::string& me) {
 int reader_writer_rounds(const std::string& lock_path, const std::string& arena,
                          int rounds, unsigned seed) {
   std::mt19937 pick(seed + static_cast<unsigned>(getpid()));
-  const std::string me = "reader-" + std::to_string(getpid()) + "-" +
-                         std::to_string(seed);
+  const std::string me =
+      "reader-" + std::to_string(getpid()) + "-" + std::to_string(seed);
   file_lock lock(lock_path);
   int bad = 0;
   for (int i = 0; i < rounds; ++i) {

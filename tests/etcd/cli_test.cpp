@@ -79,12 +79,13 @@ TEST_CASE("run on etcd: nobody answers -> 69, naming the endpoint") {
   auto [status, out] =
       run_filelock({"run", "etcd://127.0.0.1:" + port + "/x", "--", "true"});
   CHECK(status == 69);
-  CHECK(out.starts_with("filelock: cannot lock 'etcd://127.0.0.1:" + port +
-                        "/x': no etcd endpoint answers (http://127.0.0.1:" +
-                        port));
+  CHECK(out.starts_with(
+      "filelock: cannot lock 'etcd://127.0.0.1:" + port +
+      "/x': no etcd endpoint answers (http://127.0.0.1:" + port));
 }
 
-TEST_CASE("run on etcd: short names take ETCDCTL_ENDPOINTS and bad names give 64") {
+TEST_CASE(
+    "run on etcd: short names take ETCDCTL_ENDPOINTS and bad names give 64") {
   server s;
   auto ok = filelock::etcd_test::run(
       program({"run", "etcd:short", "--", "sh", "-c", "echo $FILELOCK_KEY"}),
@@ -97,8 +98,8 @@ TEST_CASE("run on etcd: short names take ETCDCTL_ENDPOINTS and bad names give 64
 
 TEST_CASE("run on etcd: -n, -w and SIGINT give up and leave no key") {
   server s;
-  process holder(program({"run", name_on(s, "b"), "--", "sh", "-c",
-                           "echo held; exec cat"}));
+  process holder(program(
+      {"run", name_on(s, "b"), "--", "sh", "-c", "echo held; exec cat"}));
   REQUIRE(holder.line() == std::optional<std::string>("held"));
 
   auto busy = run_filelock({"run", "-n", name_on(s, "b"), "--", "true"});
@@ -106,8 +107,8 @@ TEST_CASE("run on etcd: -n, -w and SIGINT give up and leave no key") {
   CHECK(busy.second.find("held by pid") != std::string::npos);
   CHECK(keys_under(s, "b") == 1);
 
-  auto late = run_filelock({"run", "-w", "300ms", name_on(s, "b"), "--",
-                            "true"});
+  auto late =
+      run_filelock({"run", "-w", "300ms", name_on(s, "b"), "--", "true"});
   CHECK(late.first == 75);
   CHECK(late.second.find("timed out after") != std::string::npos);
   CHECK(keys_under(s, "b") == 1);
@@ -123,15 +124,16 @@ TEST_CASE("run on etcd: -n, -w and SIGINT give up and leave no key") {
   CHECK(keys_under(s, "b") == 0);
 }
 
-TEST_CASE("run on etcd: cut off from etcd, the command is dead before "
-          "anyone else gets the lock") {
+TEST_CASE(
+    "run on etcd: cut off from etcd, the command is dead before "
+    "anyone else gets the lock") {
   server s;
   filelock::etcd_test::proxy cut(s.port());
   // A command that ignores SIGTERM, so that only the SIGKILL stops it.
-  process holder(program(
-      {"run", "--lease-ttl", "2s", "--lost-grace", "300ms",
-       "etcd://" + cut.hostport() + "/cut", "--", "sh", "-c",
-       "trap '' TERM; echo $$; while :; do sleep 0.05; done"}));
+  process holder(
+      program({"run", "--lease-ttl", "2s", "--lost-grace", "300ms",
+               "etcd://" + cut.hostport() + "/cut", "--", "sh", "-c",
+               "trap '' TERM; echo $$; while :; do sleep 0.05; done"}));
   auto pid_line = holder.line();
   REQUIRE(pid_line);
   const pid_t command = std::stoi(*pid_line);
@@ -166,9 +168,8 @@ TEST_CASE("run on etcd: cut off from etcd, the command is dead before "
 
 TEST_CASE("run on etcd: --on-lost warn keeps the command, still exits 79") {
   server s;
-  process holder(program(
-      {"run", "--on-lost", "warn", name_on(s, "w"), "--", "sh", "-c",
-       "echo started; sleep 1; echo finished"}));
+  process holder(program({"run", "--on-lost", "warn", name_on(s, "w"), "--",
+                          "sh", "-c", "echo started; sleep 1; echo finished"}));
   REQUIRE(holder.line() == std::optional<std::string>("started"));
   filelock::break_options force;
   force.force = true;
@@ -183,8 +184,8 @@ TEST_CASE("run on etcd: --on-lost warn keeps the command, still exits 79") {
 
 TEST_CASE("status on etcd: holders and waiters in queue order, as JSON") {
   server s;
-  process holder(program({"run", name_on(s, "st"), "--", "sh", "-c",
-                           "echo held; exec cat"}));
+  process holder(program(
+      {"run", name_on(s, "st"), "--", "sh", "-c", "echo held; exec cat"}));
   REQUIRE(holder.line());
   process w1(program({"run", name_on(s, "st"), "--", "true"}));
   REQUIRE(queued(s, "st", 2));
@@ -224,14 +225,14 @@ TEST_CASE("status on etcd: holders and waiters in queue order, as JSON") {
 
 TEST_CASE("break-stale on etcd: a live holder is left alone") {
   server s;
-  process holder(program({"run", name_on(s, "bs"), "--", "sh", "-c",
-                           "echo held; exec cat"}));
+  process holder(program(
+      {"run", name_on(s, "bs"), "--", "sh", "-c", "echo held; exec cat"}));
   REQUIRE(holder.line());
   auto live = run_filelock({"break-stale", name_on(s, "bs")});
   CHECK(live.first == 0);
   CHECK(live.second.find("left alone") != std::string::npos);
-  auto dry = run_filelock({"break-stale", "--dry-run", "--force",
-                           name_on(s, "bs")});
+  auto dry =
+      run_filelock({"break-stale", "--dry-run", "--force", name_on(s, "bs")});
   CHECK(dry.first == 2);
   CHECK(dry.second.find("would revoke") != std::string::npos);
   CHECK(keys_under(s, "bs") == 1);
@@ -259,12 +260,12 @@ TEST_CASE("etcdctl lock waits for filelock run on the same name") {
     return;
   }
   server s;
-  process holder(program({"run", name_on(s, "ix"), "--", "sh", "-c",
-                           "echo held; exec cat"}));
+  process holder(program(
+      {"run", name_on(s, "ix"), "--", "sh", "-c", "echo held; exec cat"}));
   REQUIRE(holder.line());
-  process ctl({etcdctl, "--endpoints", s.url(), "lock", "ix", "--", "echo",
-               "got"},
-              {"ETCDCTL_API=3"});
+  process ctl(
+      {etcdctl, "--endpoints", s.url(), "lock", "ix", "--", "echo", "got"},
+      {"ETCDCTL_API=3"});
   REQUIRE(queued(s, "ix", 2));
   CHECK(ctl.line(300ms) == std::nullopt);
   holder.close_stdin();
@@ -274,16 +275,16 @@ TEST_CASE("etcdctl lock waits for filelock run on the same name") {
 
 TEST_CASE("run on etcd: a nested run on the same name runs under its parent") {
   server s;
-  auto [status, out] = run_filelock(
-      {"run", name_on(s, "nest"), "--", FILELOCK_BIN, "run", "-w", "3s",
-       name_on(s, "nest"), "--", "echo", "inner"});
+  auto [status, out] =
+      run_filelock({"run", name_on(s, "nest"), "--", FILELOCK_BIN, "run", "-w",
+                    "3s", name_on(s, "nest"), "--", "echo", "inner"});
   CHECK(status == 0);
   CHECK(out == "inner\n");
   // A shared hold does not cover an exclusive nested request: that would
   // wait for itself, so it times out instead of running unlocked.
-  auto [st2, out2] = run_filelock(
-      {"run", "-s", name_on(s, "nest"), "--", FILELOCK_BIN, "run", "-w",
-       "300ms", name_on(s, "nest"), "--", "echo", "inner"});
+  auto [st2, out2] =
+      run_filelock({"run", "-s", name_on(s, "nest"), "--", FILELOCK_BIN, "run",
+                    "-w", "300ms", name_on(s, "nest"), "--", "echo", "inner"});
   CHECK(st2 == 75);
 }
 

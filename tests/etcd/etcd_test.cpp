@@ -42,7 +42,9 @@ filelock::deadline in(std::chrono::milliseconds d) {
   return steady_clock::now() + d;
 }
 
-filelock::deadline once() { return steady_clock::time_point::min(); }
+filelock::deadline once() {
+  return steady_clock::time_point::min();
+}
 
 // Waits until `n` contenders are queued on the name.
 bool queued(const server& s, const std::string& name, std::size_t n) {
@@ -265,7 +267,8 @@ TEST_CASE("an etcd stall longer than the TTL is reported as a loss in time") {
   s.freeze();
   const auto frozen = steady_clock::now();
   auto until = frozen + 10s;
-  while (!lost && steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+  while (!lost && steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
   REQUIRE(lost);
   // Reported no later than the moment etcd could have let the lease go
   // (plus the scheduling slack of one renewal attempt).
@@ -379,8 +382,8 @@ TEST_CASE("mutual exclusion with etcdctl lock, both ways") {
   }
   server s;
   // etcdctl holds; we wait.
-  process ctl({etcdctl, "--endpoints", s.url(), "lock", "ix/job", "--", "sh", "-c",
-               "echo held; sleep 1"},
+  process ctl({etcdctl, "--endpoints", s.url(), "lock", "ix/job", "--", "sh",
+               "-c", "echo held; sleep 1"},
               {"ETCDCTL_API=3"});
   REQUIRE(ctl.line() == std::optional<std::string>("held"));
   fe::lock ours(name_on(s, "ix/job"), quick());
@@ -392,9 +395,9 @@ TEST_CASE("mutual exclusion with etcdctl lock, both ways") {
 
   // We hold; etcdctl waits until we release.
   auto start = steady_clock::now();
-  process ctl2({etcdctl, "--endpoints", s.url(), "lock", "ix/job", "--", "echo",
-                "got"},
-               {"ETCDCTL_API=3"});
+  process ctl2(
+      {etcdctl, "--endpoints", s.url(), "lock", "ix/job", "--", "echo", "got"},
+      {"ETCDCTL_API=3"});
   REQUIRE(queued(s, "ix/job", 2));
   std::this_thread::sleep_for(300ms);
   CHECK(ctl2.wait(0ms) == std::nullopt);
@@ -471,8 +474,9 @@ TEST_CASE("a one-sided cut: the holder knows it lost before anyone acquires") {
 TEST_CASE("a wall clock hours off changes nothing (libfaketime)") {
   const char* lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
   if (::access(lib, R_OK) != 0) {
-    MESSAGE("SKIPPED: no libfaketime; the design reads only the steady "
-            "clock and server revisions, never the wall clock");
+    MESSAGE(
+        "SKIPPED: no libfaketime; the design reads only the steady "
+        "clock and server revisions, never the wall clock");
     return;
   }
   server s;
@@ -573,7 +577,8 @@ TEST_CASE("a lease lost while waiting never turns into a lock") {
          waiter_status == acquire_status::failed));
 }
 
-TEST_CASE("authentication: the right password works and a wrong one is denied") {
+TEST_CASE(
+    "authentication: the right password works and a wrong one is denied") {
   const auto etcdctl = filelock::etcd_test::etcdctl_binary();
   if (etcdctl.empty()) {
     MESSAGE("SKIPPED: no etcdctl");

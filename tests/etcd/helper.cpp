@@ -30,8 +30,9 @@ int main(int argc, char** argv) {
   o.on_lost = [](std::string_view why) {
     std::printf("lost %.*s\n", static_cast<int>(why.size()), why.data());
   };
-  const auto mode = std::string(argv[2]) == "s" ? filelock::lock_mode::shared
-                                                : filelock::lock_mode::exclusive;
+  const auto mode = std::string(argv[2]) == "s"
+                        ? filelock::lock_mode::shared
+                        : filelock::lock_mode::exclusive;
   const int hold = std::atoi(argv[4]);
   const int wait = argc > 5 ? std::atoi(argv[5]) : -1;
   filelock::deadline until;

@@ -38,7 +38,9 @@ std::string on_path(const char* name) {
   return {};
 }
 
-std::size_t discard(char*, std::size_t, std::size_t n, void*) { return n; }
+std::size_t discard(char*, std::size_t, std::size_t n, void*) {
+  return n;
+}
 
 bool healthy(const std::string& url, const std::string& ca) {
   CURL* e = curl_easy_init();
@@ -55,9 +57,9 @@ bool healthy(const std::string& url, const std::string& ca) {
   return rc == CURLE_OK && status == 200;
 }
 
-pid_t spawn(std::vector<std::string> argv,
-            const std::vector<std::string>& env, int out_fd, int null_in,
-            int err_fd = -1, const std::vector<std::string>& more = {}) {
+pid_t spawn(std::vector<std::string> argv, const std::vector<std::string>& env,
+            int out_fd, int null_in, int err_fd = -1,
+            const std::vector<std::string>& more = {}) {
   argv.insert(argv.end(), more.begin(), more.end());
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -66,9 +68,8 @@ pid_t spawn(std::vector<std::string> argv,
   for (char** e = environ; *e; ++e) envs.emplace_back(*e);
   for (const auto& kv : env) {
     auto name = kv.substr(0, kv.find('=') + 1);
-    std::erase_if(envs, [&](const std::string& s) {
-      return s.starts_with(name);
-    });
+    std::erase_if(envs,
+                  [&](const std::string& s) { return s.starts_with(name); });
     envs.push_back(kv);
   }
   std::vector<char*> envp;
@@ -100,7 +101,9 @@ std::string etcd_binary() {
   return on_path("etcd");
 }
 
-std::string etcdctl_binary() { return on_path("etcdctl"); }
+std::string etcdctl_binary() {
+  return on_path("etcdctl");
+}
 
 double seconds_since(clock::time_point t) {
   return std::chrono::duration<double>(clock::now() - t).count();
@@ -125,7 +128,8 @@ bool make_test_ca(const std::filesystem::path& dir) {
   if (on_path("openssl").empty()) return false;
   const std::string d = dir.string();
   const std::string script =
-      "set -e; cd '" + d + "'; "
+      "set -e; cd '" + d +
+      "'; "
       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
       "-nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=filelock-test-ca; "
       "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
@@ -133,8 +137,8 @@ bool make_test_ca(const std::filesystem::path& dir) {
       "printf 'subjectAltName=IP:127.0.0.1\\n' > ext; "
       "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
       "-CAcreateserial -out server.pem -days 1 -extfile ext";
-  return run({"/bin/sh", "-c", "{ " + script + "; } >/dev/null 2>&1"})
-             .first == 0;
+  return run({"/bin/sh", "-c", "{ " + script + "; } >/dev/null 2>&1"}).first ==
+         0;
 }
 
 server::server(const std::filesystem::path& tls_dir) {
@@ -150,20 +154,19 @@ server::server(const std::filesystem::path& tls_dir) {
     url_ = (tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + client;
     std::vector<std::string> extra;
     if (tls) {
-      extra = {"--cert-file", (tls_dir / "server.pem").string(),
-               "--key-file", (tls_dir / "server.key").string()};
+      extra = {"--cert-file", (tls_dir / "server.pem").string(), "--key-file",
+               (tls_dir / "server.key").string()};
     }
     const auto log = dir_ / "etcd.log";
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                    0644);
+    int fd =
+        ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     int null_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     pid_ = spawn({etcd_binary(), "--name", "default", "--data-dir",
                   (dir_ / ("data" + std::to_string(tries))).string(),
-                  "--listen-client-urls", url_, "--advertise-client-urls",
-                  url_, "--listen-peer-urls", peer,
-                  "--initial-advertise-peer-urls", peer, "--initial-cluster",
-                  "default=" + peer, "--heartbeat-interval", "10",
-                  "--election-timeout", "50"},
+                  "--listen-client-urls", url_, "--advertise-client-urls", url_,
+                  "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
+                  peer, "--initial-cluster", "default=" + peer,
+                  "--heartbeat-interval", "10", "--election-timeout", "50"},
                  {}, fd, null_in, fd, extra);
     ::close(fd);
     ::close(null_in);
@@ -199,10 +202,18 @@ server::~server() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
-std::string server::hostport() const { return url_.substr(url_.find("//") + 2); }
-int server::port() const { return std::stoi(url_.substr(url_.rfind(':') + 1)); }
-void server::freeze() { ::kill(pid_, SIGSTOP); }
-void server::thaw() { ::kill(pid_, SIGCONT); }
+std::string server::hostport() const {
+  return url_.substr(url_.find("//") + 2);
+}
+int server::port() const {
+  return std::stoi(url_.substr(url_.rfind(':') + 1));
+}
+void server::freeze() {
+  ::kill(pid_, SIGSTOP);
+}
+void server::thaw() {
+  ::kill(pid_, SIGCONT);
+}
 
 proxy::proxy(int target_port) : target_(target_port) {
   listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -336,7 +347,9 @@ std::optional<int> process::wait(std::chrono::milliseconds timeout) {
   return std::nullopt;
 }
 
-void process::signal(int sig) { ::kill(pid_, sig); }
+void process::signal(int sig) {
+  ::kill(pid_, sig);
+}
 
 void process::close_stdin() {
   if (in_ >= 0) ::close(in_);

@@ -6,11 +6,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <mutex>
-#include <thread>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace filelock::etcd_test {
@@ -36,7 +36,7 @@ class server {
   server& operator=(const server&) = delete;
 
   const std::string& url() const { return url_; }  // http://127.0.0.1:PORT
-  std::string hostport() const;                      // 127.0.0.1:PORT
+  std::string hostport() const;                    // 127.0.0.1:PORT
   int port() const;
   pid_t pid() const { return pid_; }
   void freeze();  // SIGSTOP
@@ -89,11 +89,11 @@ class process {
   process& operator=(const process&) = delete;
 
   // The next output line, or nullopt on EOF or timeout.
-  std::optional<std::string> line(std::chrono::milliseconds timeout =
-                                      std::chrono::seconds(20));
+  std::optional<std::string> line(
+      std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Waits for the exit status (128+N for signal N); nullopt on timeout.
-  std::optional<int> wait(std::chrono::milliseconds timeout =
-                              std::chrono::seconds(20));
+  std::optional<int> wait(
+      std::chrono::milliseconds timeout = std::chrono::seconds(20));
   void signal(int sig);
   void close_stdin();
   pid_t pid() const { return pid_; }

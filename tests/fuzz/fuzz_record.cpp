@@ -30,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   const auto parsed = filelock::detail::parse_record(text);
   if (parsed.record) {
-    if (parsed.record->origin == filelock::detail::owner_record::format::filelock) {
+    if (parsed.record->origin ==
+        filelock::detail::owner_record::format::filelock) {
       check_round_trip(*parsed.record);
     }
     (void)filelock::detail::to_holder(*parsed.record);
@@ -38,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
     std::abort();
   }
   if (const auto t = filelock::detail::parse_time(text)) {
-    const auto back = filelock::detail::parse_time(filelock::detail::format_time(*t));
+    const auto back =
+        filelock::detail::parse_time(filelock::detail::format_time(*t));
     // format_time keeps milliseconds: compare at that precision.
     if (!back || std::chrono::floor<std::chrono::milliseconds>(*back) !=
                      std::chrono::floor<std::chrono::milliseconds>(*t)) {

@@ -54,16 +54,18 @@ int count(const char* path, const char* counter, int n) {
 }  // namespace
 
 namespace filelock::test {
-int reader_writer_rounds(const std::string& lock_path,
-                         const std::string& arena, int rounds, unsigned seed);
+int reader_writer_rounds(const std::string& lock_path, const std::string& arena,
+                         int rounds, unsigned seed);
 }
 
 int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   try {
-    if (cmd == "hold" && argc == 5) return hold(argv[2], argv[3], std::atof(argv[4]));
+    if (cmd == "hold" && argc == 5)
+      return hold(argv[2], argv[3], std::atof(argv[4]));
     if (cmd == "try" && argc == 4) return try_once(argv[2], argv[3]);
-    if (cmd == "count" && argc == 5) return count(argv[2], argv[3], std::atoi(argv[4]));
+    if (cmd == "count" && argc == 5)
+      return count(argv[2], argv[3], std::atoi(argv[4]));
     if (cmd == "rw" && argc == 5) {
       return filelock::test::reader_writer_rounds(argv[2], argv[3],
                                                   std::atoi(argv[4]), 0) == 0

@@ -65,10 +65,10 @@ TEST_CASE("exit statuses: each OS reason maps to its documented code") {
   CHECK(code_for("open", sys(EACCES)) == exit_code::no_permission);
   CHECK(code_for("lock", sys(ENOLCK)) == exit_code::io_error);
   CHECK(code_for("lock", sys(EIO)) == exit_code::io_error);
-  CHECK(code_for("lock", filelock::make_error_code(
-                             filelock::errc::symlink_refused)) ==
+  CHECK(code_for("lock",
+                 filelock::make_error_code(filelock::errc::symlink_refused)) ==
         exit_code::cannot_open);
-  CHECK(code_for("lock", filelock::make_error_code(
-                             filelock::errc::would_deadlock)) ==
+  CHECK(code_for("lock",
+                 filelock::make_error_code(filelock::errc::would_deadlock)) ==
         exit_code::busy);
 }

@@ -96,8 +96,8 @@ TEST_CASE("a symlink at the lock path is refused and its target untouched") {
   std::filesystem::create_symlink(dir / "victim", dir / "link.lock");
   std::filesystem::create_symlink(dir / "not-there", dir / "dangling.lock");
   file_lock link(dir / "link.lock");
-  auto r = link.acquire_until(filelock::steady_clock::now(),
-                              lock_mode::exclusive);
+  auto r =
+      link.acquire_until(filelock::steady_clock::now(), lock_mode::exclusive);
   CHECK(r.status == acquire_status::failed);
   CHECK(r.error == filelock::errc::symlink_refused);
   file_lock dangling(dir / "dangling.lock");
@@ -196,8 +196,8 @@ TEST_CASE("another thread can cancel a wait, which returns without the lock") {
     stop.request_stop();
   });
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = lock.acquire_until(std::nullopt, lock_mode::exclusive,
-                              stop.get_token());
+  auto r =
+      lock.acquire_until(std::nullopt, lock_mode::exclusive, stop.get_token());
   canceller.join();
   CHECK(r.status == acquire_status::cancelled);
   CHECK_FALSE(r.lock.owns_lock());
@@ -210,8 +210,8 @@ TEST_CASE("a busy result names the holder's pid on Linux") {
   helper_process holder({"hold", path, "exclusive", "5"});
   REQUIRE(holder.wait_locked());
   file_lock lock(path);
-  auto r = lock.acquire_until(filelock::steady_clock::now(),
-                              lock_mode::exclusive);
+  auto r =
+      lock.acquire_until(filelock::steady_clock::now(), lock_mode::exclusive);
   CHECK(r.status == acquire_status::busy);
 #if defined(__linux__)
   REQUIRE(r.holder.has_value());

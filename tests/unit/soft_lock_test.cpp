@@ -149,8 +149,9 @@ TEST_CASE("the marker holds a readable owner record that inspect reports") {
   CHECK(h.boot_id == platform::boot_id());
 }
 
-TEST_CASE("a soft lock is reentrant for its owner and excludes other "
-          "threads") {
+TEST_CASE(
+    "a soft lock is reentrant for its owner and excludes other "
+    "threads") {
   temp_dir dir;
   const auto path = dir / "x.lock";
   file_lock lock(path, soft());
@@ -189,8 +190,7 @@ TEST_CASE("a marker whose process is gone is stale and taken over") {
 
   auto rep = filelock::inspect(path);
   CHECK(rep.state == lock_state::stale);
-  CHECK(rep.stale_reason ==
-        "process " + std::to_string(r.pid) + " is gone");
+  CHECK(rep.stale_reason == "process " + std::to_string(r.pid) + " is gone");
 
   file_lock lock(path, soft());
   auto g = lock.try_acquire();
@@ -252,8 +252,9 @@ TEST_CASE("a lease that ran out is stale even if its owner lives") {
   CHECK_FALSE(fs::exists(path));
 }
 
-TEST_CASE("an empty or unparsable marker has an unknown owner: held, only "
-          "a forced break removes it") {
+TEST_CASE(
+    "an empty or unparsable marker has an unknown owner: held, only "
+    "a forced break removes it") {
   temp_dir dir;
   const auto path = dir / "x.lock";
   for (auto content : {"", "{\"half\":"}) {
@@ -279,8 +280,7 @@ TEST_CASE("an empty or unparsable marker has an unknown owner: held, only "
           break_outcome::would_remove);
     CHECK(fs::exists(path));
     opts.dry_run = false;
-    CHECK(filelock::break_stale(path, opts).outcome ==
-          break_outcome::removed);
+    CHECK(filelock::break_stale(path, opts).outcome == break_outcome::removed);
     CHECK_FALSE(fs::exists(path));
   }
 }
@@ -301,8 +301,9 @@ bool set_mtime_before_boot(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("an unknown owner's marker made before the last boot is stale; "
-          "a record is never judged by its mtime") {
+TEST_CASE(
+    "an unknown owner's marker made before the last boot is stale; "
+    "a record is never judged by its mtime") {
   temp_dir dir;
   if (platform::is_network_filesystem(dir.path())) return;  // rule is local
   const auto path = dir / "x.lock";
@@ -339,7 +340,8 @@ TEST_CASE("an unknown owner's marker made before the last boot is stale; "
   write_file(path, filelock::detail::to_json(my_record()));
   REQUIRE(set_mtime_before_boot(path));
   CHECK(filelock::inspect(path, lock_kind::soft).state == lock_state::held);
-  write_file(path, std::to_string(getpid()) + "\n" + platform::host_name() + "\n");
+  write_file(path,
+             std::to_string(getpid()) + "\n" + platform::host_name() + "\n");
   REQUIRE(set_mtime_before_boot(path));
   CHECK(filelock::inspect(path, lock_kind::soft).state == lock_state::held);
   fs::remove(path);
@@ -348,16 +350,16 @@ TEST_CASE("an unknown owner's marker made before the last boot is stale; "
 TEST_CASE("python filelock owner lines show the holder by pid and host") {
   temp_dir dir;
   const auto path = dir / "x.lock";
-  write_file(path, std::to_string(getpid()) + "\n" + platform::host_name() +
-                       "\n");
+  write_file(path,
+             std::to_string(getpid()) + "\n" + platform::host_name() + "\n");
   auto rep = filelock::inspect(path);
   CHECK(rep.state == lock_state::held);
   CHECK(rep.record_format == "python-filelock");
   REQUIRE(rep.holders.size() == 1);
   CHECK(rep.holders[0].pid == getpid());
 
-  write_file(path, std::to_string(dead_pid()) + "\n" + platform::host_name() +
-                       "\n");
+  write_file(path,
+             std::to_string(dead_pid()) + "\n" + platform::host_name() + "\n");
   CHECK(filelock::inspect(path).state == lock_state::stale);
   CHECK(filelock::break_stale(path).outcome == break_outcome::removed);
 }
@@ -409,8 +411,9 @@ TEST_CASE("C10: an old marker that carries a live OS lock is never broken") {
   close(fds[1]);
 }
 
-TEST_CASE("a detached soft lock outlives its guard; release_soft checks the "
-          "owner") {
+TEST_CASE(
+    "a detached soft lock outlives its guard; release_soft checks the "
+    "owner") {
   temp_dir dir;
   const auto path = dir / "x.lock";
   auto o = soft();
@@ -484,8 +487,7 @@ TEST_CASE("a soft waiter is woken by inotify, not by its poll interval") {
   const auto got = std::chrono::steady_clock::now().time_since_epoch();
   REQUIRE(g);
   std::int64_t released_ns = 0;
-  REQUIRE(read(fds[0], &released_ns, sizeof released_ns) ==
-          sizeof released_ns);
+  REQUIRE(read(fds[0], &released_ns, sizeof released_ns) == sizeof released_ns);
   const auto latency = std::chrono::nanoseconds(
       std::chrono::duration_cast<std::chrono::nanoseconds>(got).count() -
       released_ns);
@@ -525,8 +527,9 @@ TEST_CASE("a soft waiter gives up at its deadline and on a stop request") {
   CHECK(reap(child) == 0);
 }
 
-TEST_CASE("a refreshed lease outlives its lifetime; a broken one is "
-          "reported lost") {
+TEST_CASE(
+    "a refreshed lease outlives its lifetime; a broken one is "
+    "reported lost") {
   temp_dir dir;
   const auto path = dir / "x.lock";
   auto o = soft();
@@ -550,8 +553,9 @@ TEST_CASE("a refreshed lease outlives its lifetime; a broken one is "
   CHECK(ec == filelock::errc::lock_lost);
 }
 
-TEST_CASE("automatic falls back to the soft lock only where OS locks are "
-          "refused") {
+TEST_CASE(
+    "automatic falls back to the soft lock only where OS locks are "
+    "refused") {
   temp_dir dir;
   lock_options o;
   o.kind = lock_kind::automatic;
@@ -569,8 +573,9 @@ TEST_CASE("automatic falls back to the soft lock only where OS locks are "
 // of them die holding the lock, and breakers race the acquirers to remove
 // the markers they leave. The critical section is a directory that only one
 // process can create: finding it already there is an overlap.
-TEST_CASE("race stress: acquirers and breakers on one soft lock never "
-          "overlap") {
+TEST_CASE(
+    "race stress: acquirers and breakers on one soft lock never "
+    "overlap") {
   temp_dir dir;
   const auto path = dir / "x.lock";
   const auto crit = dir / "crit";
@@ -622,8 +627,9 @@ TEST_CASE("race stress: acquirers and breakers on one soft lock never "
   }
 }
 
-TEST_CASE("a claim left by a killed breaker shows in the stale reason and "
-          "only a forced break clears it") {
+TEST_CASE(
+    "a claim left by a killed breaker shows in the stale reason and "
+    "only a forced break clears it") {
   temp_dir dir;
   const auto path = dir / "x.lock";
   auto r = my_record();
@@ -644,8 +650,7 @@ TEST_CASE("a claim left by a killed breaker shows in the stale reason and "
 
   filelock::break_options forced;
   forced.force = true;
-  CHECK(filelock::break_stale(path, forced).outcome ==
-        break_outcome::removed);
+  CHECK(filelock::break_stale(path, forced).outcome == break_outcome::removed);
   CHECK(fs::is_empty(dir.path()));
 }
 
@@ -711,8 +716,9 @@ int open_after_a_takeover(const char* path, int flags, mode_t mode) {
 
 }  // namespace
 
-TEST_CASE("a breaker whose marker was replaced before its claim leaves the "
-          "new one alone") {
+TEST_CASE(
+    "a breaker whose marker was replaced before its claim leaves the "
+    "new one alone") {
   temp_dir dir;
   const auto path = dir / "x.lock";
   auto stale = my_record();

@@ -68,8 +68,7 @@ int helper_process::wait() {
     }
     reaped_ = true;
   }
-  return WIFSIGNALED(status_) ? 128 + WTERMSIG(status_)
-                              : WEXITSTATUS(status_);
+  return WIFSIGNALED(status_) ? 128 + WTERMSIG(status_) : WEXITSTATUS(status_);
 }
 
 int run_helper(const std::vector<std::string>& args) {

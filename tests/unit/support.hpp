@@ -52,8 +52,8 @@ class helper_process {
 // must find no reader and no writer inside, a reader no writer. Returns
 // the number of violations seen. Shared by threads here and by the helper
 // process (tests/helper), so both sides check the same rules.
-int reader_writer_rounds(const std::string& lock_path,
-                         const std::string& arena, int rounds, unsigned seed);
+int reader_writer_rounds(const std::string& lock_path, const std::string& arena,
+                         int rounds, unsigned seed);
 
 // Runs the helper to completion and returns its exit status.
 int run_helper(const std::vector<std::string>& args);

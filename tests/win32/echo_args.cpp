@@ -42,8 +42,7 @@ int critical(const std::string& dir) {
   const std::string marker = dir + "\\inside";
   HANDLE h = CreateFileA(marker.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_NEW,
                          FILE_FLAG_DELETE_ON_CLOSE, nullptr);
-  if (h == INVALID_HANDLE_VALUE)
-    return 3;  // someone else is inside
+  if (h == INVALID_HANDLE_VALUE) return 3;  // someone else is inside
   long value = 0;
   {
     std::ifstream in(dir + "\\counter");
@@ -62,16 +61,14 @@ bool has_handle_to(const wchar_t* path) {
   HANDLE f = CreateFileW(path, 0,
                          FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                          nullptr, OPEN_EXISTING, 0, nullptr);
-  if (f == INVALID_HANDLE_VALUE)
-    return false;
+  if (f == INVALID_HANDLE_VALUE) return false;
   BY_HANDLE_FILE_INFORMATION want{};
   GetFileInformationByHandle(f, &want);
   bool found = false;
   for (std::uintptr_t v = 4; v < 0x4000 && !found; v += 4) {
     auto h = reinterpret_cast<HANDLE>(v);
     BY_HANDLE_FILE_INFORMATION got{};
-    if (h == f || !GetFileInformationByHandle(h, &got))
-      continue;
+    if (h == f || !GetFileInformationByHandle(h, &got)) continue;
     found = got.dwVolumeSerialNumber == want.dwVolumeSerialNumber &&
             got.nFileIndexHigh == want.nFileIndexHigh &&
             got.nFileIndexLow == want.nFileIndexLow;
@@ -85,8 +82,7 @@ bool has_handle_to(const wchar_t* path) {
 int main() {
   int argc = 0;
   wchar_t** wargv = CommandLineToArgvW(GetCommandLineW(), &argc);
-  if (wargv == nullptr)
-    return 70;
+  if (wargv == nullptr) return 70;
   const std::string first = argc > 1 ? narrow(wargv[1]) : "";
   if (first == "--exit" && argc == 3) {
     return static_cast<int>(std::strtoul(narrow(wargv[2]).c_str(), nullptr, 0));
@@ -107,8 +103,7 @@ int main() {
     Sleep(static_cast<DWORD>(std::atof(narrow(wargv[3]).c_str()) * 1000));
     return 0;
   }
-  if (first == "--critical" && argc == 3)
-    return critical(narrow(wargv[2]));
+  if (first == "--critical" && argc == 3) return critical(narrow(wargv[2]));
   if (first == "--find-handle" && argc == 3) {
     std::printf("%s\n", has_handle_to(wargv[2]) ? "inherited" : "none");
     return 0;

@@ -15,14 +15,11 @@
 #include <cstring>
 
 int main(int argc, char** argv) {
-  if (argc < 3)
-    return 64;
+  if (argc < 3) return 64;
   const int fd =
       _sopen(argv[2], _O_RDWR | _O_CREAT, _SH_DENYNO, _S_IREAD | _S_IWRITE);
-  if (fd < 0)
-    return 66;
-  if (_locking(fd, _LK_NBLCK, 1) != 0)
-    return 75;
+  if (fd < 0) return 66;
+  if (_locking(fd, _LK_NBLCK, 1) != 0) return 75;
   if (std::strcmp(argv[1], "hold") == 0 && argc == 4) {
     std::printf("locked\n");
     std::fflush(stdout);

@@ -224,10 +224,8 @@ TEST_CASE("win32: threads and processes incrementing a counter lose nothing") {
       }
     });
   }
-  for (auto& t : threads)
-    t.join();
-  for (auto& p : procs)
-    CHECK(p->wait() == 0);
+  for (auto& t : threads) t.join();
+  for (auto& p : procs) CHECK(p->wait() == 0);
   long total = 0;
   std::ifstream(counter) >> total;
   CHECK(total == (kProcs + kThreads) * kEach);
@@ -243,8 +241,7 @@ TEST_CASE("win32: readers share and writers exclude across processes") {
     procs.push_back(std::make_unique<child>(
         std::vector<std::string>{helper_exe(), "rw", lock_path, arena, "40"}));
   }
-  for (auto& p : procs)
-    CHECK(p->wait() == 0);
+  for (auto& p : procs) CHECK(p->wait() == 0);
 }
 
 TEST_CASE("win32: a directory or a missing parent is an error, not busy") {

@@ -41,8 +41,7 @@ outcome run_under(const std::string& lock, std::vector<std::string> command,
 
 std::string echoed(const std::vector<std::string>& args) {
   std::string out;
-  for (const auto& a : args)
-    out += "[" + a + "]\n";
+  for (const auto& a : args) out += "[" + a + "]\n";
   return out;
 }
 
@@ -173,8 +172,7 @@ TEST_CASE("win32 run: concurrent runs never overlap in the critical section") {
                  dir.path().string()})));
   }
   int failed = 0;
-  for (auto& r : runs)
-    failed += r->wait() != 0;
+  for (auto& r : runs) failed += r->wait() != 0;
   CHECK(failed == 0);
   CHECK(slurp(dir / "counter") == std::to_string(kRuns) + "\n");
 }
@@ -293,8 +291,7 @@ TEST_CASE("win32 run: an ACL that denies access is reported at once") {
   HANDLE probe = CreateFileW(w.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr,
                              OPEN_EXISTING, 0, nullptr);
   if (!set || probe != INVALID_HANDLE_VALUE) {
-    if (probe != INVALID_HANDLE_VALUE)
-      CloseHandle(probe);
+    if (probe != INVALID_HANDLE_VALUE) CloseHandle(probe);
     MESSAGE("this system does not enforce file ACLs (Wine); not tested");
     return;
   }

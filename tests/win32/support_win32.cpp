@@ -14,8 +14,7 @@ namespace filelock::test::win {
 namespace {
 
 std::wstring widen(const std::string& s) {
-  if (s.empty())
-    return {};
+  if (s.empty()) return {};
   const int len = static_cast<int>(s.size());
   const int n = MultiByteToWideChar(CP_UTF8, 0, s.data(), len, nullptr, 0);
   std::wstring out(static_cast<std::size_t>(n), L'\0');
@@ -65,8 +64,7 @@ temp_dir::temp_dir() {
   const auto base = std::filesystem::temp_directory_path();
   for (int attempt = 0; attempt < 100; ++attempt) {
     wchar_t name[MAX_PATH + 1] = {};
-    if (GetTempFileNameW(base.c_str(), L"flk", 0, name) == 0)
-      break;
+    if (GetTempFileNameW(base.c_str(), L"flk", 0, name) == 0) break;
     DeleteFileW(name);
     if (CreateDirectoryW(name, nullptr)) {
       path_ = name;
@@ -114,8 +112,7 @@ child::~child() {
     kill();
     CloseHandle(static_cast<HANDLE>(process_));
   }
-  if (out_ != nullptr)
-    CloseHandle(static_cast<HANDLE>(out_));
+  if (out_ != nullptr) CloseHandle(static_cast<HANDLE>(out_));
 }
 
 bool child::read_line(std::string& line) {
@@ -125,8 +122,7 @@ bool child::read_line(std::string& line) {
     if (nl != std::string::npos) {
       line = buffered_.substr(0, nl);
       buffered_.erase(0, nl + 1);
-      if (!line.empty() && line.back() == '\r')
-        line.pop_back();
+      if (!line.empty() && line.back() == '\r') line.pop_back();
       return true;
     }
     char buf[512];
@@ -144,16 +140,14 @@ bool child::read_line(std::string& line) {
 bool child::wait_locked() {
   std::string line;
   while (read_line(line)) {
-    if (line == "locked")
-      return true;
+    if (line == "locked") return true;
   }
   return false;
 }
 
 std::string child::rest() {
   std::string all, line;
-  while (read_line(line))
-    all += line + "\n";
+  while (read_line(line)) all += line + "\n";
   return all;
 }
 

@@ -286,16 +286,15 @@ struct break_result {
 // replaced by another with the same pid). With force, also the current
 // holders whatever their state. Only the leases read are revoked, so a
 // contender that arrives meanwhile is never touched. Throws filelock::error.
-break_result break_stale(std::string_view name,
-                         const break_options& how = {},
+break_result break_stale(std::string_view name, const break_options& how = {},
                          const options& o = {});
 
 // Revokes the lease of the key `key` under the lock (a holder that
 // outlived its guard: filelock release). Refuses (not_owner) when the key
 // records another owner than owner_pid unless force. Throws on I/O errors.
 release_outcome release_key(std::string_view name, std::string_view key,
-                            std::optional<std::int64_t> owner_pid,
-                            bool force, const options& o = {});
+                            std::optional<std::int64_t> owner_pid, bool force,
+                            const options& o = {});
 
 }  // namespace filelock::etcd
 

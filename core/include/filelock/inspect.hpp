@@ -55,9 +55,9 @@
 //   nothing here), a pid that kill(pid, 0) answers with EPERM (alive, not
 //   ours), any case where liveness cannot be read, an unknown owner made
 //   since the boot, and a file that someone holds an OS lock on (C10: age
-//   never breaks a kernel lock). Lease expiry compares wall clocks of different hosts on a
-//   shared filesystem: keep them in sync (NTP) and lifetimes well above
-//   the skew.
+//   never breaks a kernel lock). Lease expiry compares wall clocks of different
+//   hosts on a shared filesystem: keep them in sync (NTP) and lifetimes well
+//   above the skew.
 //
 // TAKING OVER
 //   An acquirer that finds a stale marker removes it and competes for the

@@ -196,9 +196,7 @@ struct acquire_result {
   std::string operation;
   std::error_code error;
 
-  bool acquired() const noexcept {
-    return status == acquire_status::acquired;
-  }
+  bool acquired() const noexcept { return status == acquire_status::acquired; }
 };
 
 // Runs a task somewhere else; acquire_async's caller may supply one.

@@ -3,8 +3,8 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <exception>
 #include <array>
+#include <exception>
 #include <mutex>
 #include <utility>
 
@@ -65,8 +65,8 @@ std::string base64_decode(std::string_view in) {
       }
       if (pad > 0 || (s[k] = sextet(c)) < 0) bad_reply("bad base64 text");
     }
-    unsigned n = static_cast<unsigned>(s[0] << 18 | s[1] << 12 | s[2] << 6 |
-                                       s[3]);
+    unsigned n =
+        static_cast<unsigned>(s[0] << 18 | s[1] << 12 | s[2] << 6 | s[3]);
     out += static_cast<char>(n >> 16 & 0xff);
     if (pad < 2) out += static_cast<char>(n >> 8 & 0xff);
     if (pad < 1) out += static_cast<char>(n & 0xff);
@@ -103,8 +103,7 @@ std::string prefix_end(std::string_view prefix) {
   return std::string(1, '\0');  // every key: etcd's "from key" marker
 }
 
-std::shared_ptr<config> make_config(const location& where,
-                                    const options& o) {
+std::shared_ptr<config> make_config(const location& where, const options& o) {
   // curl_global_init must run before any thread uses libcurl; once is
   // enough for the process and it is never undone (other libraries in the
   // process may use libcurl too).
@@ -333,8 +332,8 @@ json client::call_once(std::size_t endpoint, std::string_view path,
   const auto& base = cfg_->endpoints.at(endpoint);
   bool is_auth = path == "/v3/auth/authenticate";
   std::string token = is_auth ? std::string() : token_for(endpoint);
-  auto r = post(base + std::string(path), body, token, timeout, nullptr,
-                &stop_, std::chrono::steady_clock::time_point::max());
+  auto r = post(base + std::string(path), body, token, timeout, nullptr, &stop_,
+                std::chrono::steady_clock::time_point::max());
   if (r.result == outcome::interrupted) {
     throw call_error(make_error_code(errc::unavailable), "interrupted");
   }
@@ -435,13 +434,12 @@ outcome client::stream(std::string_view path, const json& body,
     if (auto it = j.find("result"); it != j.end()) return on_message(*it);
     // {"error":{"grpc_code":N,"message":...}} in a stream, or the unary
     // error shape when the request was refused before streaming began.
-    const json& err = j.contains("error") && j["error"].is_object()
-                          ? j["error"]
-                          : j;
+    const json& err =
+        j.contains("error") && j["error"].is_object() ? j["error"] : j;
     std::string message = err.value("message", "");
     int code = err.value("grpc_code", err.value("code", 0));
-    auto ec = code == 16 || code == 7 ? errc::access_denied
-                                      : errc::server_error;
+    auto ec =
+        code == 16 || code == 7 ? errc::access_denied : errc::server_error;
     failed.emplace(make_error_code(ec), base + ": " + message, code);
     return false;
   };

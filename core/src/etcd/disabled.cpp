@@ -14,7 +14,9 @@ namespace {
 
 }  // namespace
 
-bool available() noexcept { return false; }
+bool available() noexcept {
+  return false;
+}
 
 lock::lock(std::string name, options o)
     : name_(std::move(name)), options_(std::move(o)) {}
@@ -27,7 +29,9 @@ acquired lock::acquire_until(deadline, lock_mode, std::stop_token) noexcept {
   return a;
 }
 
-report inspect(std::string_view name, const options&) { not_built(name); }
+report inspect(std::string_view name, const options&) {
+  not_built(name);
+}
 
 break_result break_stale(std::string_view name, const break_options&,
                          const options&) {
@@ -35,8 +39,7 @@ break_result break_stale(std::string_view name, const break_options&,
 }
 
 release_outcome release_key(std::string_view name, std::string_view,
-                            std::optional<std::int64_t>, bool,
-                            const options&) {
+                            std::optional<std::int64_t>, bool, const options&) {
   not_built(name);
 }
 

@@ -86,8 +86,7 @@ bool is_etcd_name(std::string_view name) noexcept {
   return name.starts_with("etcd:") || name.starts_with("etcds://");
 }
 
-location parse_name(std::string_view name,
-                    std::string_view default_endpoints) {
+location parse_name(std::string_view name, std::string_view default_endpoints) {
   location where;
   std::string_view rest;
   if (name.starts_with("etcd://") || name.starts_with("etcds://")) {
@@ -101,13 +100,14 @@ location parse_name(std::string_view name,
   } else if (name.starts_with("etcd:")) {
     rest = name.substr(5);
     std::string list(default_endpoints);
-    if (list.empty()) list = first_env("FILELOCK_ETCD_ENDPOINTS",
-                                       "ETCDCTL_ENDPOINTS");
+    if (list.empty())
+      list = first_env("FILELOCK_ETCD_ENDPOINTS", "ETCDCTL_ENDPOINTS");
     add_endpoints(list, "http", where.endpoints);
     if (where.endpoints.empty()) {
-      throw error("find etcd endpoints (--etcd-endpoints or "
-                  "ETCDCTL_ENDPOINTS) for",
-                  std::string(name), make_error_code(errc::bad_name));
+      throw error(
+          "find etcd endpoints (--etcd-endpoints or "
+          "ETCDCTL_ENDPOINTS) for",
+          std::string(name), make_error_code(errc::bad_name));
     }
   } else {
     bad_name(name);

@@ -20,7 +20,9 @@ using detail::int_field;
 using detail::json;
 using detail::session;
 
-bool available() noexcept { return true; }
+bool available() noexcept {
+  return true;
+}
 
 namespace {
 
@@ -191,8 +193,8 @@ wait_end wait_for_delete(client& c, client& side, const kv& blocker,
     if (m.value("created", false)) {
       auto r = side.call("/v3/kv/range", {{"key", key}, {"keys_only", true}});
       auto kvs = r.value("kvs", json::array());
-      gone = kvs.empty() || int_field(kvs[0], "create_revision") !=
-                                blocker.fence;
+      gone =
+          kvs.empty() || int_field(kvs[0], "create_revision") != blocker.fence;
       return !gone;
     }
     for (const auto& ev : m.value("events", json::array())) {
@@ -244,10 +246,9 @@ attempt_end attempt(client& c, client& side,
     std::string key = prefix;
     if (mode == lock_mode::shared) key += kSharedDir;
     key += detail::lease_hex(s->lease());
-    auto [myrev, head] =
-        enqueue(c, key, prefix,
-                record_for(o, mode, s->lease(), s->monitor()->ttl()),
-                s->lease());
+    auto [myrev, head] = enqueue(
+        c, key, prefix, record_for(o, mode, s->lease(), s->monitor()->ttl()),
+        s->lease());
     s->set_key(key, myrev);
 
     bool waited = false;
@@ -316,8 +317,8 @@ acquired lock::acquire_until(deadline until, lock_mode mode,
     // the back: the old place is gone with the old key).
     for (;;) {
       if (stop.stop_requested()) return with_status(acquire_status::cancelled);
-      auto end = attempt(c, side, cfg, where, options_, name_, until, mode,
-                         stop);
+      auto end =
+          attempt(c, side, cfg, where, options_, name_, until, mode, stop);
       if (end.result) return std::move(*end.result);
       if (until && steady_clock::now() >= *until) {
         return with_status(acquire_status::timed_out);
@@ -355,9 +356,9 @@ acquire_result etcd_acquire(const request& r) noexcept {
     return failed;
   }
   if (r.options.lifetime) {
-    o.lease_ttl = std::max(
-        std::chrono::seconds(1),
-        std::chrono::ceil<std::chrono::seconds>(*r.options.lifetime));
+    o.lease_ttl =
+        std::max(std::chrono::seconds(1),
+                 std::chrono::ceil<std::chrono::seconds>(*r.options.lifetime));
   }
   o.command = r.options.command;
   o.owner_pid = r.options.owner_pid;

@@ -127,9 +127,9 @@ void session::renew(std::stop_token st) {
     try {
       // A renewal that answers after the lease could have run out proves
       // nothing; give up on it by then.
-      auto limit = clamp_ms(std::min<steady_clock::duration>(interval,
-                                                             safe - sent),
-                            milliseconds(50), milliseconds(60000));
+      auto limit =
+          clamp_ms(std::min<steady_clock::duration>(interval, safe - sent),
+                   milliseconds(50), milliseconds(60000));
       auto reply = c.call("/v3/lease/keepalive",
                           {{"ID", std::to_string(monitor_->lease_)}}, limit);
       // An expired or revoked lease still gets HTTP 200, without a TTL.
@@ -147,8 +147,7 @@ void session::renew(std::stop_token st) {
             now - monitor_->confirmed_at());
         mark_lost("no lease renewal confirmed for " +
                   std::to_string(ms.count()) + " ms (the TTL is " +
-                  std::to_string(monitor_->ttl_.count()) + " s): " +
-                  e.what());
+                  std::to_string(monitor_->ttl_.count()) + " s): " + e.what());
         return;
       }
       diagnose(std::string("lease renewal failed, retrying: ") + e.what());
@@ -185,9 +184,9 @@ void session::watch_key(std::stop_token st) {
         }
         return !deleted;
       };
-      auto out = c.stream("/v3/watch", req, on_message,
-                          [&st] { return st.stop_requested(); },
-                          steady_clock::time_point::max());
+      auto out = c.stream(
+          "/v3/watch", req, on_message, [&st] { return st.stop_requested(); },
+          steady_clock::time_point::max());
       if (out == outcome::interrupted) return;
       if (deleted) {
         mark_lost("the lock's key " + monitor_->key_ + " was deleted");
@@ -196,8 +195,8 @@ void session::watch_key(std::stop_token st) {
       if (canceled) {
         auto r = c.call("/v3/kv/range", {{"key", key}});
         auto kvs = r.value("kvs", json::array());
-        if (kvs.empty() || int_field(kvs[0], "create_revision") !=
-                               monitor_->fence_) {
+        if (kvs.empty() ||
+            int_field(kvs[0], "create_revision") != monitor_->fence_) {
           mark_lost("the lock's key " + monitor_->key_ + " is gone");
           return;
         }
@@ -245,9 +244,9 @@ void session::revoke(std::error_code& ec) noexcept {
     client c(cfg_);
     // After a loss the revoke is a courtesy that may shorten the others'
     // wait; it must not hold up the caller for a whole request timeout.
-    const auto timeout = monitor_->lost()
-                             ? std::min(cfg_->request_timeout, milliseconds(1000))
-                             : cfg_->request_timeout;
+    const auto timeout =
+        monitor_->lost() ? std::min(cfg_->request_timeout, milliseconds(1000))
+                         : cfg_->request_timeout;
     c.call("/v3/lease/revoke", {{"ID", std::to_string(monitor_->lease_)}},
            timeout);
   } catch (const call_error& e) {

@@ -40,9 +40,7 @@ class session : public filelock::detail::holding {
 
   // holding
   lock_mode mode() const noexcept override { return mode_; }
-  const std::filesystem::path& path() const noexcept override {
-    return name_;
-  }
+  const std::filesystem::path& path() const noexcept override { return name_; }
   int native_handle() const noexcept override { return -1; }
   bool is_intact(std::error_code& ec) const noexcept override;
   std::string detach(std::error_code& ec) noexcept override;

@@ -40,7 +40,8 @@ std::string judge(const filelock::detail::owner_record& r) {
   if (!r.start.empty()) {
     auto now_start = platform::process_start(r.pid);
     if (!now_start.empty() && now_start != r.start) {
-      return "process " + pid + " is gone; its pid now belongs to another "
+      return "process " + pid +
+             " is gone; its pid now belongs to another "
              "process";
     }
   }
@@ -52,8 +53,8 @@ entry to_entry(const json& j, std::string_view prefix) {
   e.key = base64_decode(j.value("key", ""));
   e.fence = int_field(j, "create_revision");
   e.lease = int_field(j, "lease");
-  auto parsed = filelock::detail::parse_record(
-      base64_decode(j.value("value", "")));
+  auto parsed =
+      filelock::detail::parse_record(base64_decode(j.value("value", "")));
   if (parsed.record) {
     e.holder = filelock::detail::to_holder(*parsed.record);
     e.stale_reason = judge(*parsed.record);
@@ -89,11 +90,11 @@ void read_ttls(client& c, std::vector<entry>& entries) {
   for (auto& e : entries) {
     if (e.lease == 0) continue;
     if (!ttl.count(e.lease)) {
-      auto r = c.call("/v3/lease/timetolive",
-                      {{"ID", std::to_string(e.lease)}});
+      auto r =
+          c.call("/v3/lease/timetolive", {{"ID", std::to_string(e.lease)}});
       auto left = int_field(r, "TTL");
-      ttl[e.lease] = left >= 0 ? std::optional(std::chrono::seconds(left))
-                               : std::nullopt;
+      ttl[e.lease] =
+          left >= 0 ? std::optional(std::chrono::seconds(left)) : std::nullopt;
     }
     e.ttl_left = ttl[e.lease];
   }
@@ -134,8 +135,7 @@ bool remove(client& c, const entry& e) {
   return c.call("/v3/kv/txn", txn).value("succeeded", false);
 }
 
-report inspect_with(client& c, const location& where,
-                    std::string_view name) {
+report inspect_with(client& c, const location& where, std::string_view name) {
   const std::string prefix = where.name + "/";
   json req = {{"key", base64_encode(prefix)},
               {"range_end", base64_encode(detail::prefix_end(prefix))},
@@ -181,8 +181,8 @@ break_result break_stale(std::string_view name, const break_options& how,
     }
     if (out.broken.empty()) {
       out.outcome = out.before.entries.empty() ? break_outcome::nothing_to_do
-                    : unknown ? break_outcome::refused_unknown
-                              : break_outcome::refused_live;
+                    : unknown                  ? break_outcome::refused_unknown
+                                               : break_outcome::refused_live;
       return out;
     }
     if (how.dry_run) {
@@ -193,8 +193,8 @@ break_result break_stale(std::string_view name, const break_options& how,
     for (const auto& e : out.broken) {
       if (remove(c, e)) removed.push_back(e);
     }
-    out.outcome = removed.empty() ? break_outcome::lost_race
-                                  : break_outcome::removed;
+    out.outcome =
+        removed.empty() ? break_outcome::lost_race : break_outcome::removed;
     out.broken = std::move(removed);
     return out;
   });
@@ -206,18 +206,17 @@ release_outcome release_key(std::string_view name, std::string_view key,
   return with_client(name, o, [&](client& c, const location& where) {
     const std::string prefix = where.name + "/";
     if (!key.starts_with(prefix)) {
-      throw error("release", std::string(key),
-                  make_error_code(errc::bad_name));
+      throw error("release", std::string(key), make_error_code(errc::bad_name));
     }
     auto r = c.call("/v3/kv/range", {{"key", base64_encode(key)}});
     auto kvs = r.value("kvs", json::array());
     if (kvs.empty()) return release_outcome::not_held;
     auto e = to_entry(kvs[0], prefix);
-    if (!force && owner_pid && (e.owner_unknown || e.holder.pid != *owner_pid)) {
+    if (!force && owner_pid &&
+        (e.owner_unknown || e.holder.pid != *owner_pid)) {
       return release_outcome::not_owner;
     }
-    return remove(c, e) ? release_outcome::released
-                        : release_outcome::not_held;
+    return remove(c, e) ? release_outcome::released : release_outcome::not_held;
   });
 }
 

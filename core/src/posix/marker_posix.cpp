@@ -18,10 +18,12 @@
 namespace filelock::detail::platform {
 namespace {
 
-std::error_code last_error() { return {errno, std::system_category()}; }
+std::error_code last_error() {
+  return {errno, std::system_category()};
+}
 
-constexpr int kReadFlags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
-                           O_NONBLOCK;
+constexpr int kReadFlags =
+    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 
 std::chrono::system_clock::time_point mtime_of(const struct stat& st) {
   using namespace std::chrono;
@@ -156,10 +158,9 @@ file_handle write_new_file(const std::filesystem::path& path,
                            std::optional<std::filesystem::perms> file_mode,
                            bool sync, failure& why) noexcept {
   // O_EXCL|O_NOFOLLOW: never write through a name someone planted.
-  const int fd = sys::open(path.c_str(),
-                           O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
-                               O_NOCTTY,
-                           0666);
+  const int fd = sys::open(
+      path.c_str(),
+      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0666);
   if (fd < 0) {
     why = {"create", last_error()};
     return {};

@@ -24,7 +24,9 @@
 namespace filelock::detail::platform {
 namespace {
 
-std::error_code last_error() { return {errno, std::system_category()}; }
+std::error_code last_error() {
+  return {errno, std::system_category()};
+}
 
 // Flags shared by every open of a lock file. O_NOFOLLOW: a symlink planted
 // at the lock path must never redirect us (CVE-2025-68146 in Python's
@@ -107,8 +109,8 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
       return {};
     }
 
-    fd = sys::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | kCommonFlags,
-                   0666);
+    fd =
+        sys::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | kCommonFlags, 0666);
     if (fd < 0) {
       if (errno == EEXIST) continue;  // someone created it: open theirs
       why = {"create", last_error()};
@@ -169,8 +171,7 @@ bool path_names(const std::filesystem::path& path, const file_id& id,
     return false;
   }
   return static_cast<std::uint64_t>(st.st_dev) == id.device &&
-         static_cast<std::uint64_t>(st.st_ino) == id.inode &&
-         st.st_nlink > 0;
+         static_cast<std::uint64_t>(st.st_ino) == id.inode && st.st_nlink > 0;
 }
 
 #if defined(__linux__)
@@ -183,7 +184,7 @@ namespace {
 struct kernel_lock {
   std::string access;  // READ or WRITE
   std::int64_t pid = 0;
-  std::string where;   // hex major:minor:inode
+  std::string where;  // hex major:minor:inode
   bool operator==(const kernel_lock&) const = default;
 };
 
@@ -290,7 +291,9 @@ namespace {
 // The pid changes only across fork(), where the child refreshes it.
 std::atomic<std::int64_t> cached_pid{0};
 
-void refresh_pid_in_child() noexcept { cached_pid.store(::getpid()); }
+void refresh_pid_in_child() noexcept {
+  cached_pid.store(::getpid());
+}
 
 }  // namespace
 

@@ -100,16 +100,15 @@ std::optional<std::chrono::system_clock::time_point> process_start_time(
   const long hz = ::sysconf(_SC_CLK_TCK);
   if (btime < 0 || hz <= 0) return {};
   const auto ms = std::stoll(ticks) * 1000 / hz;
-  return std::chrono::system_clock::time_point(
-      std::chrono::seconds(btime) + std::chrono::milliseconds(ms));
+  return std::chrono::system_clock::time_point(std::chrono::seconds(btime) +
+                                               std::chrono::milliseconds(ms));
 #else
   (void)pid;
   return {};
 #endif
 }
 
-std::optional<std::chrono::system_clock::time_point> boot_time() noexcept
-try {
+std::optional<std::chrono::system_clock::time_point> boot_time() noexcept try {
 #if defined(__linux__)
   const auto btime = boot_seconds();
   if (btime < 0) return {};

@@ -27,8 +27,12 @@ int retry_eintr(F&& call) noexcept {
 
 }  // namespace
 
-table& calls() noexcept { return live; }
-const table& real_calls() noexcept { return real; }
+table& calls() noexcept {
+  return live;
+}
+const table& real_calls() noexcept {
+  return real;
+}
 
 int open(const char* path, int flags, mode_t mode) noexcept {
   return retry_eintr([&] { return live.open(path, flags, mode); });
@@ -48,6 +52,8 @@ int lstat(const char* path, struct stat* st) noexcept {
 int fchmod(int fd, mode_t mode) noexcept {
   return retry_eintr([&] { return live.fchmod(fd, mode); });
 }
-int close(int fd) noexcept { return live.close(fd); }
+int close(int fd) noexcept {
+  return live.close(fd);
+}
 
 }  // namespace filelock::detail::sys

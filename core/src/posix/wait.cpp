@@ -35,8 +35,7 @@ int pick_signal() {
   // Applications that use real-time signals tend to take them from the
   // bottom (SIGRTMIN + n), so search from the top.
   for (int s = SIGRTMAX; s >= SIGRTMIN; --s) {
-    if (disposition_is_default(s))
-      return s;
+    if (disposition_is_default(s)) return s;
   }
   return SIGRTMAX;
 #else
@@ -54,8 +53,7 @@ int wakeup_signal() noexcept {
 
 bool set_wakeup_signal(int signo) noexcept {
   std::lock_guard lk(install_mutex);
-  if (handler_installed.load())
-    return false;
+  if (handler_installed.load()) return false;
   chosen_signal.store(signo);
   return true;
 }
@@ -69,8 +67,7 @@ int install_handler() noexcept {
   }
   std::lock_guard lk(install_mutex);
   if (!handler_installed.load()) {
-    if (chosen_signal.load() == 0)
-      chosen_signal.store(pick_signal());
+    if (chosen_signal.load() == 0) chosen_signal.store(pick_signal());
     struct sigaction sa {};
     sa.sa_handler = on_wakeup;
     sigemptyset(&sa.sa_mask);
@@ -118,8 +115,7 @@ platform::wait_status blocking_flock(int fd, int operation,
   if (!bounded) {
     // Nothing can end this wait but the grant (or an error), so stray
     // EINTRs from the caller's own signals just mean "wait again".
-    if (sys::flock(fd, operation) == 0)
-      return wait_status::acquired;
+    if (sys::flock(fd, operation) == 0) return wait_status::acquired;
     ec.assign(errno, std::system_category());
     return wait_status::failed;
   }

@@ -61,8 +61,7 @@ struct dir_watch::impl {
       if (n <= 0) return hit;
       for (char* p = buf; p < buf + n;) {
         auto* ev = reinterpret_cast<inotify_event*>(p);
-        if ((ev->mask & IN_Q_OVERFLOW) ||
-            (ev->len > 0 && name == ev->name)) {
+        if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && name == ev->name)) {
           hit = true;
         }
         p += sizeof(inotify_event) + ev->len;
@@ -147,8 +146,8 @@ dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
   for (;;) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(
         until - steady_clock::now());
-    const int ms = static_cast<int>(
-        std::clamp<std::int64_t>(left.count(), 0, INT_MAX));
+    const int ms =
+        static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, INT_MAX));
     const int r = ::poll(fds, 3, ms);
     if (stop.stop_requested()) return woken::stopped;
     if (r < 0 && errno != EINTR) {

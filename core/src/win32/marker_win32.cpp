@@ -75,14 +75,12 @@ bool read_at_most(HANDLE h, std::size_t limit, std::string& out, failure& why) {
     if (!ok && GetLastError() == ERROR_IO_PENDING) {
       ok = GetOverlappedResult(h, &ov, &n, TRUE);
     }
-    if (!ok && GetLastError() == ERROR_HANDLE_EOF)
-      break;
+    if (!ok && GetLastError() == ERROR_HANDLE_EOF) break;
     if (!ok) {
       why = {"read", last_error()};
       return false;
     }
-    if (n == 0)
-      break;
+    if (n == 0) break;
     got += n;
   }
   out.resize(got);
@@ -107,8 +105,7 @@ read_status read_marker(const std::filesystem::path& path, marker_state& out,
   HANDLE raw = open_existing(wpath, GENERIC_READ, 0);
   if (raw == INVALID_HANDLE_VALUE) {
     const DWORD err = GetLastError();
-    if (is_gone(err))
-      return read_status::missing;
+    if (is_gone(err)) return read_status::missing;
     why = {"open", win32::error_code_of(err)};
     return read_status::failed;
   }
@@ -136,8 +133,7 @@ read_status read_marker(const std::filesystem::path& path, marker_state& out,
       (std::uint64_t{info.nFileSizeHigh} << 32) | info.nFileSizeLow;
   out.oversized = size > kMaxRecordSize;
   out.content.clear();
-  if (out.oversized)
-    return read_status::ok;
+  if (out.oversized) return read_status::ok;
   if (!read_at_most(raw, kMaxRecordSize + 1, out.content, why)) {
     return read_status::failed;
   }
@@ -155,13 +151,11 @@ bool os_lock_held(const std::filesystem::path& path, const file_id& id,
                   std::error_code& ec) noexcept try {
   ec.clear();
   const auto wpath = wide_path(path, ec);
-  if (ec)
-    return false;
+  if (ec) return false;
   HANDLE raw = open_existing(wpath, GENERIC_READ, FILE_FLAG_OVERLAPPED);
   if (raw == INVALID_HANDLE_VALUE) {
     const DWORD err = GetLastError();
-    if (!is_gone(err))
-      ec = win32::error_code_of(err);
+    if (!is_gone(err)) ec = win32::error_code_of(err);
     return false;
   }
   file_handle h(reinterpret_cast<std::intptr_t>(raw));
@@ -170,8 +164,7 @@ bool os_lock_held(const std::filesystem::path& path, const file_id& id,
     ec = last_error();
     return false;
   }
-  if (win32::id_of(info) != id)
-    return false;  // another file now
+  if (win32::id_of(info) != id) return false;  // another file now
   // Exclusive, so that a shared holder is seen too.
   switch (win32::try_lock(raw, LOCKFILE_EXCLUSIVE_LOCK, ec)) {
     case win32::try_result::granted: {
@@ -213,8 +206,7 @@ file_handle write_new_file(const std::filesystem::path& path,
   }
   file_handle h(reinterpret_cast<std::intptr_t>(raw));
   bool ok = write_at(raw, content, ec);
-  if (!ok)
-    why = {"write", ec};
+  if (!ok) why = {"write", ec};
   if (ok && sync && !FlushFileBuffers(raw)) {
     why = {"write", last_error()};
     ok = false;
@@ -255,8 +247,7 @@ publish_status publish(const file_handle& h, const std::filesystem::path& from,
                        std::error_code& ec) noexcept try {
   const auto wfrom = wide_path(from, ec);
   const auto wto = ec ? std::wstring() : wide_path(to, ec);
-  if (ec)
-    return publish_status::failed;
+  if (ec) return publish_status::failed;
   // CreateHardLinkW fails if `to` exists, atomically.
   if (CreateHardLinkW(wto.c_str(), wfrom.c_str(), nullptr)) {
     return publish_status::linked;
@@ -289,13 +280,11 @@ bool remove_file(const std::filesystem::path& path,
                  std::error_code& ec) noexcept try {
   ec.clear();
   const auto wpath = wide_path(path, ec);
-  if (ec)
-    return false;
+  if (ec) return false;
   HANDLE raw = open_existing(wpath, DELETE, 0);
   if (raw == INVALID_HANDLE_VALUE) {
     const DWORD err = GetLastError();
-    if (!is_gone(err))
-      ec = win32::error_code_of(err);
+    if (!is_gone(err)) ec = win32::error_code_of(err);
     return false;
   }
   file_handle h(reinterpret_cast<std::intptr_t>(raw));
@@ -327,15 +316,13 @@ bool exists(const std::filesystem::path& path, std::error_code& ec) noexcept
     try {
   ec.clear();
   const auto wpath = wide_path(path, ec);
-  if (ec)
-    return false;
+  if (ec) return false;
   // Attributes of a reparse point are its own: nothing is followed.
   if (GetFileAttributesW(wpath.c_str()) != INVALID_FILE_ATTRIBUTES) {
     return true;
   }
   const DWORD err = GetLastError();
-  if (!is_gone(err))
-    ec = win32::error_code_of(err);
+  if (!is_gone(err)) ec = win32::error_code_of(err);
   return false;
 } catch (const std::bad_alloc&) {
   ec = std::make_error_code(std::errc::not_enough_memory);
@@ -346,8 +333,7 @@ bool touch(const file_handle& h, std::error_code& ec) noexcept {
   ec.clear();
   FILETIME now{};
   GetSystemTimeAsFileTime(&now);
-  if (SetFileTime(as_handle(h), nullptr, nullptr, &now))
-    return true;
+  if (SetFileTime(as_handle(h), nullptr, nullptr, &now)) return true;
   ec = last_error();
   return false;
 }
@@ -360,13 +346,10 @@ bool refuses_os_locks(const std::filesystem::path&) noexcept {
 bool is_network_filesystem(const std::filesystem::path& dir) noexcept try {
   std::error_code ec;
   const auto wdir = wide_path(dir, ec);
-  if (ec)
-    return true;  // unknown: poll
-  if (wdir.rfind(L"\\\\?\\UNC\\", 0) == 0)
-    return true;
+  if (ec) return true;  // unknown: poll
+  if (wdir.rfind(L"\\\\?\\UNC\\", 0) == 0) return true;
   wchar_t root[MAX_PATH + 1] = {};
-  if (!GetVolumePathNameW(wdir.c_str(), root, MAX_PATH))
-    return true;
+  if (!GetVolumePathNameW(wdir.c_str(), root, MAX_PATH)) return true;
   return GetDriveTypeW(root) == DRIVE_REMOTE;
 } catch (const std::bad_alloc&) {
   return true;

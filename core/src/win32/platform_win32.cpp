@@ -47,8 +47,7 @@ bool delete_pending() {
 // FILE_FLAG_BACKUP_SEMANTICS).
 bool explain_denied(const std::wstring& wpath, failure& why) {
   const DWORD attrs = GetFileAttributesW(wpath.c_str());
-  if (attrs == INVALID_FILE_ATTRIBUTES)
-    return false;
+  if (attrs == INVALID_FILE_ATTRIBUTES) return false;
   if (attrs & FILE_ATTRIBUTE_REPARSE_POINT) {
     why = {"open", make_error_code(errc::symlink_refused)};
     return true;
@@ -175,24 +174,20 @@ wait_status lock_file(const file_handle& h, lock_mode mode,
     case win32::try_result::busy:
       break;
   }
-  if (until && steady_clock::now() >= *until)
-    return wait_status::busy;
-  if (stop.stop_requested())
-    return wait_status::cancelled;
+  if (until && steady_clock::now() >= *until) return wait_status::busy;
+  if (stop.stop_requested()) return wait_status::cancelled;
   return win32::wait_lock(as_handle(h), flags, until, stop, ec);
 }
 
 void unlock_file(const file_handle& h, std::error_code& ec) noexcept {
   OVERLAPPED ov{};
-  if (!UnlockFileEx(as_handle(h), 0, 1, 0, &ov))
-    ec = last_error();
+  if (!UnlockFileEx(as_handle(h), 0, 1, 0, &ov)) ec = last_error();
 }
 
 bool path_names(const std::filesystem::path& path, const file_id& id,
                 std::error_code& ec) noexcept try {
   const std::wstring wpath = wide_path(path, ec);
-  if (ec)
-    return false;
+  if (ec) return false;
   // No access rights asked: only the identity is read. Backup semantics
   // lets a directory planted there be opened and found to differ.
   HANDLE h = CreateFileW(
@@ -203,15 +198,13 @@ bool path_names(const std::filesystem::path& path, const file_id& id,
     if (err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND) {
       return false;  // removed while we waited
     }
-    if (err == ERROR_ACCESS_DENIED && delete_pending())
-      return false;
+    if (err == ERROR_ACCESS_DENIED && delete_pending()) return false;
     ec = win32::error_code_of(err);
     return false;
   }
   BY_HANDLE_FILE_INFORMATION info{};
   const bool ok = GetFileInformationByHandle(h, &info) != 0;
-  if (!ok)
-    ec = last_error();
+  if (!ok) ec = last_error();
   CloseHandle(h);
   return ok && win32::id_of(info) == id && info.nNumberOfLinks > 0;
 } catch (const std::bad_alloc&) {
@@ -221,7 +214,9 @@ bool path_names(const std::filesystem::path& path, const file_id& id,
 
 // Windows has no list of who holds a byte-range lock.
 // Windows has no list of the holders of a byte-range lock.
-bool os_lock_holders_complete() noexcept { return false; }
+bool os_lock_holders_complete() noexcept {
+  return false;
+}
 
 std::vector<holder_info> os_lock_holders(const file_id&) {
   return {};
@@ -232,21 +227,18 @@ std::int64_t current_pid() noexcept {
 }
 
 std::string process_command(std::int64_t pid) {
-  if (pid == current_pid())
-    return win32::narrow(GetCommandLineW());
+  if (pid == current_pid()) return win32::narrow(GetCommandLineW());
   // Another process's command line lives in its memory (PEB), readable
   // only through undocumented structures; its executable's path is the
   // documented part we can give.
   HANDLE p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
                          static_cast<DWORD>(pid));
-  if (p == nullptr)
-    return {};
+  if (p == nullptr) return {};
   std::wstring image(32768, L'\0');
   DWORD size = static_cast<DWORD>(image.size());
   const bool ok = QueryFullProcessImageNameW(p, 0, image.data(), &size) != 0;
   CloseHandle(p);
-  if (!ok)
-    return {};
+  if (!ok) return {};
   image.resize(size);
   return win32::narrow(image);
 }
@@ -254,8 +246,7 @@ std::string process_command(std::int64_t pid) {
 std::string host_name() {
   wchar_t buf[256] = {};
   DWORD size = 256;
-  if (!GetComputerNameExW(ComputerNameDnsHostname, buf, &size))
-    return {};
+  if (!GetComputerNameExW(ComputerNameDnsHostname, buf, &size)) return {};
   return win32::narrow(std::wstring(buf, size));
 }
 

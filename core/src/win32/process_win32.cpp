@@ -18,8 +18,7 @@ struct process_handle {
                             FALSE, static_cast<DWORD>(pid))
               : nullptr) {}
   ~process_handle() {
-    if (h != nullptr)
-      CloseHandle(h);
+    if (h != nullptr) CloseHandle(h);
   }
   process_handle(const process_handle&) = delete;
   process_handle& operator=(const process_handle&) = delete;
@@ -39,15 +38,13 @@ std::uint64_t creation_filetime(std::int64_t pid) {
 }  // namespace
 
 liveness process_liveness(std::int64_t pid) noexcept {
-  if (pid <= 0 || pid > 0xFFFFFFFF)
-    return liveness::unknown;
+  if (pid <= 0 || pid > 0xFFFFFFFF) return liveness::unknown;
   process_handle p(pid);
   if (p.h == nullptr) {
     // ERROR_INVALID_PARAMETER is how OpenProcess says "no such process";
     // access denied means it exists and is someone else's.
     const DWORD err = GetLastError();
-    if (err == ERROR_INVALID_PARAMETER)
-      return liveness::gone;
+    if (err == ERROR_INVALID_PARAMETER) return liveness::gone;
     return err == ERROR_ACCESS_DENIED ? liveness::alive : liveness::unknown;
   }
   // An exited process whose handle someone still holds: signalled.
@@ -65,8 +62,7 @@ std::optional<std::chrono::system_clock::time_point> process_start_time(
   const auto t = creation_filetime(pid);
   // FILETIME counts from 1601; the Unix epoch is 11644473600 s later.
   constexpr std::uint64_t kEpochOffset = 116444736000000000ULL;
-  if (t < kEpochOffset)
-    return std::nullopt;
+  if (t < kEpochOffset) return std::nullopt;
   const auto since_epoch =
       std::chrono::duration<std::int64_t, std::ratio<1, 10'000'000>>(
           static_cast<std::int64_t>(t - kEpochOffset));

@@ -5,8 +5,7 @@
 namespace filelock::detail::win32 {
 
 std::string narrow(std::wstring_view text) {
-  if (text.empty())
-    return {};
+  if (text.empty()) return {};
   const int len = static_cast<int>(text.size());
   const int n = WideCharToMultiByte(CP_UTF8, 0, text.data(), len, nullptr, 0,
                                     nullptr, nullptr);
@@ -17,8 +16,7 @@ std::string narrow(std::wstring_view text) {
 }
 
 std::wstring widen(std::string_view text) {
-  if (text.empty())
-    return {};
+  if (text.empty()) return {};
   const int len = static_cast<int>(text.size());
   const int n = MultiByteToWideChar(CP_UTF8, 0, text.data(), len, nullptr, 0);
   std::wstring out(static_cast<std::size_t>(n), L'\0');
@@ -72,25 +70,20 @@ std::wstring wide_path(const std::filesystem::path& path, std::error_code& ec) {
     ec = std::make_error_code(std::errc::no_such_file_or_directory);
     return {};
   }
-  if (starts_with(in, L"\\\\?\\") || starts_with(in, L"\\\\.\\"))
-    return in;
+  if (starts_with(in, L"\\\\?\\") || starts_with(in, L"\\\\.\\")) return in;
   // GetFullPathNameW resolves "." and ".." and turns '/' into '\', which
   // the \\?\ form would otherwise take literally.
   DWORD n = GetFullPathNameW(in.c_str(), 0, nullptr, nullptr);
   std::wstring full(n, L'\0');
-  if (n != 0)
-    n = GetFullPathNameW(in.c_str(), n, full.data(), nullptr);
+  if (n != 0) n = GetFullPathNameW(in.c_str(), n, full.data(), nullptr);
   if (n == 0 || n >= full.size()) {
     ec = last_error();
-    if (!ec)
-      ec = std::make_error_code(std::errc::filename_too_long);
+    if (!ec) ec = std::make_error_code(std::errc::filename_too_long);
     return {};
   }
   full.resize(n);
-  if (starts_with(full, L"\\\\.\\"))
-    return full;  // a device: NUL, CON
-  if (starts_with(full, L"\\\\"))
-    return L"\\\\?\\UNC\\" + full.substr(2);
+  if (starts_with(full, L"\\\\.\\")) return full;  // a device: NUL, CON
+  if (starts_with(full, L"\\\\")) return L"\\\\?\\UNC\\" + full.substr(2);
   return L"\\\\?\\" + full;
 }
 

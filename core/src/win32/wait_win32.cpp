@@ -28,8 +28,7 @@ class event {
  public:
   event() : h_(CreateEventW(nullptr, TRUE, FALSE, nullptr)) {}
   ~event() {
-    if (h_ != nullptr)
-      CloseHandle(h_);
+    if (h_ != nullptr) CloseHandle(h_);
   }
   event(const event&) = delete;
   event& operator=(const event&) = delete;
@@ -43,11 +42,9 @@ class event {
 // it; INFINITE without one. Waits longer than ~49 days come back early and
 // are resumed by the callers' loops.
 DWORD millis_left(const deadline& until) {
-  if (!until)
-    return INFINITE;
+  if (!until) return INFINITE;
   const auto left = *until - steady_clock::now();
-  if (left <= steady_clock::duration::zero())
-    return 0;
+  if (left <= steady_clock::duration::zero()) return 0;
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
   return static_cast<DWORD>(std::min<long long>(ms, INFINITE - 1));
 }
@@ -71,8 +68,7 @@ wait_status overlapped_wait(HANDLE h, DWORD flags, const deadline& until,
   }
   OVERLAPPED ov{};  // offset 0
   ov.hEvent = done.get();
-  if (LockFileEx(h, flags, 0, 1, 0, &ov))
-    return wait_status::acquired;
+  if (LockFileEx(h, flags, 0, 1, 0, &ov)) return wait_status::acquired;
   if (GetLastError() != ERROR_IO_PENDING) {
     ec = last_error();
     return wait_status::failed;
@@ -82,8 +78,7 @@ wait_status overlapped_wait(HANDLE h, DWORD flags, const deadline& until,
   for (;;) {
     const DWORD r =
         WaitForSingleObject(done.get(), slice(until, stop, INFINITE));
-    if (r == WAIT_OBJECT_0)
-      break;
+    if (r == WAIT_OBJECT_0) break;
     if (r == WAIT_TIMEOUT) {
       if (stop.stop_requested()) {
         abandoned = wait_status::cancelled;
@@ -113,8 +108,7 @@ wait_status overlapped_wait(HANDLE h, DWORD flags, const deadline& until,
       abandoned != wait_status::acquired) {
     return abandoned;
   }
-  if (!ec)
-    ec = last_error();
+  if (!ec) ec = last_error();
   return wait_status::failed;
 }
 
@@ -125,8 +119,7 @@ wait_status polled_wait(HANDLE h, DWORD flags, const deadline& until,
   DWORD pause = 1;
   for (;;) {
     Sleep(slice(until, stop, pause));
-    if (stop.stop_requested())
-      return wait_status::cancelled;
+    if (stop.stop_requested()) return wait_status::cancelled;
     switch (try_lock(h, flags, ec)) {
       case try_result::granted:
         return wait_status::acquired;
@@ -135,8 +128,7 @@ wait_status polled_wait(HANDLE h, DWORD flags, const deadline& until,
       case try_result::busy:
         break;
     }
-    if (past(until))
-      return wait_status::timed_out;
+    if (past(until)) return wait_status::timed_out;
     pause = std::min<DWORD>(pause * 2, 50);
   }
 }
@@ -153,12 +145,10 @@ try_result try_lock(HANDLE h, DWORD flags, std::error_code& ec) noexcept {
     DWORD unused = 0;
     ok = GetOverlappedResult(h, &ov, &unused, TRUE);
   }
-  if (ok)
-    return try_result::granted;
+  if (ok) return try_result::granted;
   // ERROR_LOCK_VIOLATION: held by another handle, which may be another
   // description of ours in this process (os_lock.cpp's table handles that).
-  if (GetLastError() == ERROR_LOCK_VIOLATION)
-    return try_result::busy;
+  if (GetLastError() == ERROR_LOCK_VIOLATION) return try_result::busy;
   ec = last_error();
   return try_result::failed;
 }
@@ -166,8 +156,7 @@ try_result try_lock(HANDLE h, DWORD flags, std::error_code& ec) noexcept {
 wait_status wait_lock(HANDLE h, DWORD flags, const deadline& until,
                       const std::stop_token& stop,
                       std::error_code& ec) noexcept {
-  if (running_under_wine())
-    return polled_wait(h, flags, until, stop, ec);
+  if (running_under_wine()) return polled_wait(h, flags, until, stop, ec);
   return overlapped_wait(h, flags, until, stop, ec);
 }
 

@@ -34,12 +34,10 @@ bool dir_watch::start(const std::filesystem::path& dir,
   impl_->name = std::move(name);
   // A removal by another machine on a share may send no notification:
   // only polling sees it there.
-  if (is_network_filesystem(dir))
-    return false;
+  if (is_network_filesystem(dir)) return false;
   std::error_code ec;
   const auto wdir = win32::wide_path(dir, ec);
-  if (ec)
-    return false;
+  if (ec) return false;
   // Watching starts here: a change made after this call is never missed.
   impl_->change = FindFirstChangeNotificationW(
       wdir.c_str(), FALSE,
@@ -72,13 +70,11 @@ dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
   constexpr std::int64_t kStopCheck = 10;
   const auto until = steady_clock::now() + timeout;
   for (;;) {
-    if (stop.stop_requested())
-      return woken::stopped;
+    if (stop.stop_requested()) return woken::stopped;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(
         until - steady_clock::now());
     std::int64_t ms = std::max<std::int64_t>(left.count(), 0);
-    if (stop.stop_possible())
-      ms = std::min(ms, kStopCheck);
+    if (stop.stop_possible()) ms = std::min(ms, kStopCheck);
     const auto wait_ms =
         static_cast<DWORD>(std::min<std::int64_t>(ms, INFINITE - 1));
     HANDLE events[2];
@@ -102,10 +98,8 @@ dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
       }
       return woken::changed;
     }
-    if (stop.stop_requested())
-      return woken::stopped;
-    if (steady_clock::now() >= until)
-      return woken::timeout;
+    if (stop.stop_requested()) return woken::stopped;
+    if (steady_clock::now() >= until) return woken::timeout;
   }
 }
 
