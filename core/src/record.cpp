@@ -239,6 +239,12 @@ std::optional<wall_time> parse_time(std::string_view s) {
                            day{static_cast<unsigned>(*d)}};
   if (!ymd.ok()) return {};
   auto t = sys_days{ymd} + hours{*h} + minutes{*mi} + seconds{*sec} - offset;
+  // The wall clock counts nanoseconds in 64 bits (years 1678 to 2261 on
+  // Linux): a time outside that, which any year of four digits can give,
+  // would overflow in the conversion. Compared in seconds, which cannot.
+  const auto lo = ceil<seconds>(wall_time::min()) + seconds(1);
+  const auto hi = floor<seconds>(wall_time::max()) - seconds(1);
+  if (t < lo || t > hi) return {};
   return time_point_cast<wall_time::duration>(t + frac);
 }
 

@@ -124,4 +124,10 @@ TEST_CASE("RFC 3339 times are written in UTC and read with offsets") {
   CHECK_FALSE(parse_time("2026-12-03 19:05:04Z"));
   CHECK_FALSE(parse_time("2026-12-03T19:05:04"));
   CHECK_FALSE(parse_time("2026-12-03T19:05:04.Z"));
+  // Found by the fuzzer: years the nanosecond wall clock cannot hold are
+  // refused, not overflowed.
+  CHECK(parse_time("2200-01-01T00:00:00Z"));
+  CHECK_FALSE(parse_time("2826-12-03T20:28:37.450Z"));
+  CHECK_FALSE(parse_time("9999-12-31T23:59:59Z"));
+  CHECK_FALSE(parse_time("0001-01-01T00:00:00Z"));
 }
