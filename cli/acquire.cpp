@@ -239,7 +239,8 @@ CLI::App* setup_acquire(CLI::App& app, acquire_args& a) {
   auto* lifetime =
       cmd->add_option("--lifetime", a.lifetime,
                       "Make the soft lock a lease that is stale DURATION "
-                      "after it was taken, even if its owner lives")
+                      "(seconds, or with a unit: 90s, 10m) after it was "
+                      "taken, even if its owner lives (default: no lease)")
           ->type_name("DURATION")
           ->check([](const std::string& text) {
             std::string why;

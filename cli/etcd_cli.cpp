@@ -480,33 +480,44 @@ void add_etcd_options(CLI::App& cmd, bool with_run) {
       ->type_name("URL,...")
       ->group(group);
   cmd.add_option("--lease-ttl", e.lease_ttl,
-                 "TTL of the lock's lease (default 15s)")
+                 "TTL of the lock's lease: seconds, or with a unit "
+                 "(default 15s)")
       ->type_name("DURATION")
       ->group(group);
-  cmd.add_option("--etcd-cacert", e.cacert, "CA bundle to verify etcd with")
+  cmd.add_option("--etcd-cacert", e.cacert,
+                 "CA bundle to verify etcd with (else FILELOCK_ETCD_CACERT "
+                 "or ETCDCTL_CACERT; default: the system's CAs)")
       ->type_name("FILE")
       ->group(group);
-  cmd.add_option("--etcd-cert", e.cert, "Client certificate")
+  cmd.add_option("--etcd-cert", e.cert,
+                 "Client certificate (else FILELOCK_ETCD_CERT or "
+                 "ETCDCTL_CERT; default: none)")
       ->type_name("FILE")
       ->group(group);
-  cmd.add_option("--etcd-key", e.key, "Client certificate's key")
+  cmd.add_option("--etcd-key", e.key,
+                 "Client certificate's key (else FILELOCK_ETCD_KEY or "
+                 "ETCDCTL_KEY; default: none)")
       ->type_name("FILE")
       ->group(group);
   cmd.add_flag("--etcd-insecure-skip-tls-verify", e.insecure,
                "Do not verify etcd's certificate (tests only)")
       ->group(group);
   cmd.add_option("--etcd-user", e.user,
-                 "User name; the password comes from --etcd-password-file "
-                 "or FILELOCK_ETCD_PASSWORD, never the command line")
+                 "User name (else FILELOCK_ETCD_USER or ETCDCTL_USER; "
+                 "default: none); the password comes from "
+                 "--etcd-password-file or FILELOCK_ETCD_PASSWORD, never the "
+                 "command line")
       ->type_name("NAME")
       ->group(group);
   cmd.add_option("--etcd-password-file", e.password_file,
-                 "File whose first line is the etcd password")
+                 "File whose first line is the etcd password (else "
+                 "FILELOCK_ETCD_PASSWORD_FILE)")
       ->type_name("FILE")
       ->group(group);
   if (!with_run) return;
   cmd.add_option("--lost-grace", e.lost_grace,
-                 "Time between TERM and KILL (default min(5s, TTL/3))")
+                 "Time between TERM and KILL: seconds, or with a unit "
+                 "(default min(5s, TTL/3))")
       ->type_name("DURATION")
       ->group(group);
 }

@@ -151,7 +151,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version",
                        std::string("filelock ") + FILELOCK_VERSION_STRING);
   app.require_subcommand(1);
-  app.footer("See filelock(1) for exit statuses and examples.");
+  app.footer(
+      "Example:\n  filelock run -n /tmp/job.lock -- ./job.sh   # 75 when "
+      "busy\nSee filelock SUBCOMMAND --help, and filelock(1) for exit "
+      "statuses and examples.");
 
   run_args run;
   auto* run_cmd = setup_run(app, run);

@@ -124,6 +124,9 @@ int release_soft_lock(const release_args& a) {
 CLI::App* setup_release(CLI::App& app, release_args& a) {
   auto* cmd = app.add_subcommand(
       "release", "Give back a lock taken with filelock acquire");
+  cmd->footer(
+      "Exit status: 0 released, 77 someone else owns it, 79 it was not "
+      "held.\nExample:\n  filelock release /tmp/job.lock");
   auto* path = cmd->add_option("LOCK", a.path, "The soft lock to release");
   auto* fd = cmd->add_option("--fd", a.fd,
                              "Instead, unlock the descriptor N that the "
@@ -133,7 +136,8 @@ CLI::App* setup_release(CLI::App& app, release_args& a) {
   fd->excludes(path);
   auto* token = cmd->add_option("--token", a.token,
                                 "Release as the holder of this token "
-                                "(printed by acquire --json)")
+                                "(printed by acquire --json; default: "
+                                "judge by the owner process)")
                     ->type_name("TOKEN");
   auto* owner = cmd->add_option("--owner-pid", a.owner_pid,
                                 "Release as this owner process (default: "

@@ -326,7 +326,8 @@ CLI::App* setup_run(CLI::App& app, run_args& a) {
   auto* cmd = app.add_subcommand(
       "run", "Take a lock, run a command while holding it, release it");
   cmd->footer(
-      "Example:\n  filelock run -w 10 /tmp/backup.lock -- rsync -a src/ dst/");
+      "Example:\n  filelock run -w 10 /tmp/backup.lock -- rsync -a src/ "
+      "dst/\nSee filelock(1) for exit statuses and more examples.");
   add_lock_options(*cmd, a.lock);
   cmd->add_option("LOCK", a.lock.path, "The lock file (created if missing)")
       ->required();
@@ -345,8 +346,9 @@ CLI::App* setup_run(CLI::App& app, run_args& a) {
       ->check(CLI::IsMember({"os", "soft", "auto"}))
       ->default_str("auto");
   cmd->add_option("--lifetime", a.lifetime,
-                  "Soft lock: a lease of DURATION, renewed while the "
-                  "command runs; others may break it once it runs out")
+                  "Soft lock: a lease of DURATION (seconds, or with a "
+                  "unit: 90s, 10m), renewed while the command runs; others "
+                  "may break it once it runs out (default: no lease)")
       ->type_name("DURATION");
   cmd->add_option("--on-lost", a.on_lost,
                   "When the lock is lost while the command runs (a soft "
@@ -361,13 +363,14 @@ CLI::App* setup_run(CLI::App& app, run_args& a) {
          "Same as --on-lost kill")
       ->group("");
   cmd->add_option("--max-runtime", a.max_runtime,
-                  "Send the command SIGTERM after DURATION and exit 124 "
-                  "once it is gone, as timeout(1) does")
+                  "Send the command SIGTERM after DURATION (seconds, or "
+                  "with a unit: 30m, 2h) and exit 124 once it is gone, as "
+                  "timeout(1) does (default: no limit)")
       ->type_name("DURATION");
   cmd->add_option("--kill-after", a.kill_after,
                   "With --max-runtime: SIGKILL the command and everything "
-                  "it started DURATION after the SIGTERM (default 10s; 0: "
-                  "never)")
+                  "it started DURATION (seconds, or with a unit) after the "
+                  "SIGTERM (default 10s; 0: never)")
       ->type_name("DURATION");
   cmd->add_flag("-o,--close", a.close_fd,
                 "Do not let the command inherit the lock (the default; "
