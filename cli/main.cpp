@@ -144,7 +144,9 @@ bool explain_unknown(const CLI::App& app, const std::vector<std::string>& args,
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int filelock_main(int argc, char** argv) {
   using namespace filelock::cli;
   CLI::App app{"filelock: lock files for scripts, cron jobs and CI steps",
                "filelock"};
@@ -234,4 +236,19 @@ int main(int argc, char** argv) {
     return to_int(exit_code::internal);
   }
   return to_int(exit_code::usage);
+}
+
+}  // namespace
+
+// Anything that escapes (CLI11's setup, allocation) is a bug of ours: exit
+// 70 with one line rather than let std::terminate abort with a core dump.
+int main(int argc, char** argv) {
+  try {
+    return filelock_main(argc, argv);
+  } catch (const std::exception& e) {
+    filelock::cli::say(std::string("internal error: ") + e.what());
+  } catch (...) {
+    filelock::cli::say("internal error");
+  }
+  return filelock::cli::to_int(filelock::cli::exit_code::internal);
 }

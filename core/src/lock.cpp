@@ -170,13 +170,13 @@ acquire_result dispatch(const detail::request& r) noexcept {
 }  // namespace
 
 acquire_result file_lock::acquire_until(deadline until, lock_mode mode,
-                                        std::stop_token stop) noexcept {
+                                        const std::stop_token& stop) noexcept {
   return dispatch(
       {path_, mode, until, stop, options_, std::this_thread::get_id()});
 }
 
-guard file_lock::acquire(lock_mode mode, std::stop_token stop) {
-  auto r = acquire_until(std::nullopt, mode, std::move(stop));
+guard file_lock::acquire(lock_mode mode, const std::stop_token& stop) {
+  auto r = acquire_until(std::nullopt, mode, stop);
   if (!r.acquired()) throw_for(r, path_);
   return std::move(r.lock);
 }
@@ -186,8 +186,9 @@ std::optional<guard> file_lock::try_acquire(lock_mode mode) {
 }
 
 std::optional<guard> file_lock::try_acquire_until_steady(
-    steady_clock::time_point when, lock_mode mode, std::stop_token stop) {
-  auto r = acquire_until(when, mode, std::move(stop));
+    steady_clock::time_point when, lock_mode mode,
+    const std::stop_token& stop) {
+  auto r = acquire_until(when, mode, stop);
   if (r.acquired()) return std::move(r.lock);
   if (r.status == acquire_status::busy ||
       r.status == acquire_status::timed_out) {
@@ -198,7 +199,7 @@ std::optional<guard> file_lock::try_acquire_until_steady(
 
 std::future<guard> file_lock::acquire_async(lock_mode mode,
                                             std::stop_token stop,
-                                            executor run_on) {
+                                            const executor& run_on) {
   auto promise = std::make_shared<std::promise<guard>>();
   auto future = promise->get_future();
   // Owned by the caller's thread: a later acquire by the caller counts up

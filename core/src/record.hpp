@@ -16,7 +16,7 @@ namespace filelock::detail {
 
 // Markers larger than this are not read at all: a record is a few hundred
 // bytes, and a reader must not be made to slurp a huge file.
-inline constexpr std::size_t kMaxRecordSize = 64 * 1024;
+inline constexpr std::size_t kMaxRecordSize = std::size_t{64} * 1024;
 
 inline constexpr int kRecordVersion = 1;
 

@@ -212,30 +212,30 @@ class file_lock {
   // The primitive behind every other form. Never throws. An empty deadline
   // waits without limit; a deadline in the past makes exactly one attempt.
   acquire_result acquire_until(deadline until, lock_mode mode,
-                               std::stop_token stop = {}) noexcept;
+                               const std::stop_token& stop = {}) noexcept;
 
   guard acquire(lock_mode mode = lock_mode::exclusive,
-                std::stop_token stop = {});
+                const std::stop_token& stop = {});
   std::optional<guard> try_acquire(lock_mode mode = lock_mode::exclusive);
 
   template <class Rep, class Period>
   std::optional<guard> try_acquire_for(
       std::chrono::duration<Rep, Period> timeout,
-      lock_mode mode = lock_mode::exclusive, std::stop_token stop = {}) {
+      lock_mode mode = lock_mode::exclusive, const std::stop_token& stop = {}) {
     return try_acquire_until_steady(
         steady_clock::now() +
             std::chrono::ceil<steady_clock::duration>(timeout),
-        mode, std::move(stop));
+        mode, stop);
   }
 
   template <class Clock, class Duration>
   std::optional<guard> try_acquire_until(
       std::chrono::time_point<Clock, Duration> when,
-      lock_mode mode = lock_mode::exclusive, std::stop_token stop = {}) {
+      lock_mode mode = lock_mode::exclusive, const std::stop_token& stop = {}) {
     // Other clocks are converted once, up front: the wait itself always
     // runs on the steady clock so that wall-clock jumps cannot stretch it.
     auto left = when - Clock::now();
-    return try_acquire_for(left, mode, std::move(stop));
+    return try_acquire_for(left, mode, stop);
   }
 
   // Acquires on another thread and delivers the guard through the future:
@@ -245,7 +245,7 @@ class file_lock {
   // a stop request makes the future hold error(errc::cancelled).
   std::future<guard> acquire_async(lock_mode mode = lock_mode::exclusive,
                                    std::stop_token stop = {},
-                                   executor run_on = {});
+                                   const executor& run_on = {});
 
   // Who holds this lock right now, as far as the platform can tell (on
   // Linux from /proc/locks). Never takes the lock.
@@ -260,7 +260,7 @@ class file_lock {
  private:
   std::optional<guard> try_acquire_until_steady(steady_clock::time_point when,
                                                 lock_mode mode,
-                                                std::stop_token stop);
+                                                const std::stop_token& stop);
 
   std::filesystem::path path_;
   lock_options options_;

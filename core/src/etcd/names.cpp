@@ -63,7 +63,7 @@ void add_endpoints(std::string_view list, std::string_view scheme,
     if (!item.empty()) {
       std::string url(item);
       if (url.find("://") == std::string::npos) {
-        url = std::string(scheme) + "://" + url;
+        url.insert(0, std::string(scheme).append("://"));
       }
       out.push_back(std::move(url));
     }

@@ -71,7 +71,7 @@ session::session(client& c, std::shared_ptr<config> cfg, const options& o,
   monitor_->confirmed_ = ticks(sent);
   // From here the lease is ours to revoke; renewing starts before the key
   // exists so that a long wait in the queue cannot outlast it.
-  renewer_ = quiet_thread([this](std::stop_token st) { renew(st); });
+  renewer_ = quiet_thread([this](std::stop_token st) { renew(std::move(st)); });
 }
 
 session::~session() {
@@ -91,7 +91,7 @@ void session::set_key(std::string key, std::int64_t fence) {
   monitor_->fence_ = fence;
 }
 
-void session::mark_lost(std::string reason) {
+void session::mark_lost(const std::string& reason) {
   {
     std::lock_guard lk(monitor_->mutex_);
     if (monitor_->lost_) return;
@@ -227,7 +227,8 @@ void session::start_holding() {
       // The lease still runs from the last renewal; safe_until says so.
     }
   }
-  watcher_ = quiet_thread([this](std::stop_token st) { watch_key(st); });
+  watcher_ =
+      quiet_thread([this](std::stop_token st) { watch_key(std::move(st)); });
 }
 
 void session::stop_threads() noexcept {

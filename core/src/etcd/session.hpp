@@ -36,7 +36,7 @@ class session : public filelock::detail::holding {
   // threads and revokes the lease, best effort, which deletes the key.
   void abandon() noexcept;
 
-  void mark_lost(std::string reason);
+  void mark_lost(const std::string& reason);
 
   // holding
   lock_mode mode() const noexcept override { return mode_; }
