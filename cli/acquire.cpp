@@ -125,7 +125,7 @@ std::string describe_soft_busy(const acquire_args& a,
 void print_record(const acquire_args& a, const std::string& token) {
   json lock;
   try {
-    lock = report_json(inspect(a.lock.path, lock_kind::soft));
+    lock = report_json(inspect(utf8_path(a.lock.path), lock_kind::soft));
   } catch (const filelock::error& e) {
     // We hold the lock; only the read-back failed. Say what we know.
     say("warning: cannot read back '" + a.lock.path +
@@ -167,7 +167,7 @@ int acquire_soft(const acquire_args& a) {
   opts.file_mode = la.perms();
   opts.lifetime = lifetime_of(a);
   opts.owner_pid = owner_process(a.owner_pid);
-  file_lock lock(la.path, opts);
+  file_lock lock(utf8_path(la.path), opts);
 
   const auto wait = la.wait();
   deadline until;

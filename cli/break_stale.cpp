@@ -4,6 +4,7 @@
 
 #include "etcd_cli.hpp"
 #include "json_output.hpp"
+#include "process.hpp"
 #include "status.hpp"
 
 namespace filelock::cli {
@@ -125,7 +126,7 @@ int run_break_stale(const break_stale_args& a) {
     }
     json entry;
     try {
-      const auto rep = break_stale(path, opts);
+      const auto rep = break_stale(utf8_path(path), opts);
       const int st = status_after(rep);
       status = combine_status(status, st);
       if (a.json) {

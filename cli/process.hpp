@@ -78,10 +78,8 @@ std::string file_key_of_path(const std::string& path);
 std::vector<std::string> utf8_arguments(int argc, char** argv);
 
 // A path from UTF-8 text. On Windows std::filesystem::path(std::string)
-// reads the text in another encoding, so paths from the command line are
-// made here.
-// TODO(#5): acquire, release, status and break-stale still make their
-// paths with std::filesystem::path(std::string): ASCII only on Windows.
+// reads the text in another encoding, so every path from the command line
+// is made here.
 std::filesystem::path utf8_path(const std::string& text);
 
 // This process, its parent (the calling shell, for `acquire`; 0 when

@@ -4,6 +4,7 @@
 #include "fd_lock.hpp"
 #include "filelock/inspect.hpp"
 #include "json_output.hpp"
+#include "process.hpp"
 
 namespace filelock::cli {
 namespace {
@@ -97,7 +98,7 @@ int release_soft_lock(const release_args& a) {
   put_path(doc, a.path);
   exit_code code = exit_code::ok;
   try {
-    const auto rep = release_soft(a.path, opts);
+    const auto rep = release_soft(utf8_path(a.path), opts);
     const auto [c, message] = judge(a, rep, caller);
     code = c;
     if (!message.empty() && (code != exit_code::ok || !a.quiet)) {

@@ -5,6 +5,7 @@
 
 #include "etcd_cli.hpp"
 #include "json_output.hpp"
+#include "process.hpp"
 
 namespace filelock::cli {
 namespace {
@@ -21,7 +22,7 @@ status_entry look_at(const std::string& path, lock_kind hint) {
   status_entry e;
   e.path = path;
   try {
-    e.report = inspect(path, hint);
+    e.report = inspect(utf8_path(path), hint);
   } catch (const filelock::error& err) {
     e.error = code_for(err.operation(), err.code());
     e.message = describe_failure(err.operation(), path, err.code());

@@ -355,3 +355,26 @@ TEST_CASE("win32 soft: the lock of a dead owner is stale and taken over") {
   CHECK(o.status == 0);
   CHECK(o.output.find("[ran]") != std::string::npos);
 }
+
+TEST_CASE("win32 soft: acquire, status, break-stale and release take a "
+          "non-ASCII path as given") {
+  temp_dir dir;
+  // Made from UTF-16, as in the run test above: the program gets it as
+  // UTF-8 through its UTF-16 command line.
+  const auto wide = dir.path() / L"verrou-caf\u00e9.lock";
+  const auto lock = wide.string();
+  child owner({echo_args_exe(), "--sleep", "60"});
+  REQUIRE(owner.wait_locked());
+  const auto pid = std::to_string(owner.pid());
+  auto o = run(program({"acquire", "--owner-pid", pid, lock}));
+  REQUIRE(o.status == 0);
+  CHECK(std::filesystem::exists(wide));
+  o = run(program({"status", lock}));
+  CHECK(o.status == 0);  // held
+  CHECK(o.output.find("pid " + pid) != std::string::npos);
+  o = run(program({"break-stale", lock}));
+  CHECK(std::filesystem::exists(wide));  // a live owner's lock stays
+  o = run(program({"release", "--owner-pid", pid, lock}));
+  CHECK(o.status == 0);
+  CHECK_FALSE(std::filesystem::exists(wide));
+}
