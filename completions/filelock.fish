@@ -40,7 +40,8 @@ function __fish_filelock_run_command
         set -l w $words[$i]
         if test "$w" = --
             # A range past the end would count backwards in fish.
-            test $i -lt (count $words); and printf '%s\n' $words[(math $i + 1)..-1]
+            test $i -lt (count $words)
+            and printf '%s\n' $words[(math $i + 1)..-1]
             printf '%s\n' $current
             return 0
         else if string match -qr -- '^(--command(=.*)?|-[sxenvqFo]*c.*)$' $w
