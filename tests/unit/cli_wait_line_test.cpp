@@ -58,8 +58,8 @@ TEST_CASE("wait line: says since when the holder holds") {
 TEST_CASE("wait line: a long command gives way to the times") {
   auto h = rsync();
   h.command = "sh -c " + std::string(300, 'x');
-  const auto text = wait_line_text("/x.lock", h, 7s, 53s, 79);
-  CHECK(columns(text) <= 79);
+  const auto text = wait_line_text("/x.lock", h, 7s, 53s, 100);
+  CHECK(columns(text) <= 100);
   CHECK(
       text.starts_with("filelock: waiting for /x.lock, held by pid 4242 "
                        "(sh -c xxx"));
@@ -71,6 +71,14 @@ TEST_CASE("wait line: control characters in the command are blanked") {
   h.command = "sh -c 'a\nb'";
   CHECK(wait_line_text("/x.lock", h, 0s, std::nullopt, 200).find('\n') ==
         std::string::npos);
+}
+
+TEST_CASE("wait line: with no room for any of the command, it is left out") {
+  auto h = rsync();
+  h.command = "sh -c " + std::string(300, 'x');
+  CHECK(wait_line_text("/x.lock", h, 7s, 53s, 80) ==
+        "filelock: waiting for /x.lock, held by pid 4242 \u00b7 7s waited "
+        "\u00b7 53s left");
 }
 
 TEST_CASE("wait line: a terminal too narrow for anything gets the start") {
