@@ -8,6 +8,7 @@
 #include "filelock/inspect.hpp"
 #include "json_output.hpp"
 #include "process.hpp"
+#include "wait_line.hpp"
 
 namespace filelock::cli {
 namespace {
@@ -67,8 +68,17 @@ int acquire_fd(const acquire_args& a) {
         std::string(to_string(la.mode())));
   }
 
+  deadline until;
+  if (wait) until = started + *wait;
   std::error_code ec;
+  std::optional<wait_line> line;
+  if (!wait || wait->count() > 0) {
+    line.emplace(la, wait_line::settings{
+                         describe_fd(a.fd),
+                         [fd = a.fd] { return other_holder(fd); }, until});
+  }
   const auto status = lock_descriptor(a.fd, la.mode(), wait, ec);
+  if (line) line->stop();
   switch (status) {
     case fd_lock_status::acquired:
       if (la.verbose) {
@@ -177,7 +187,14 @@ int acquire_soft(const acquire_args& a) {
         std::to_string(*opts.owner_pid));
   }
   const auto started = steady_clock::now();
+  std::optional<wait_line> line;
+  if (!wait || wait->count() > 0) {
+    line.emplace(
+        la, wait_line::settings{
+                la.path, first_holder_of(la.path, lock_kind::soft), until});
+  }
   auto r = lock.acquire_until(until, la.mode());
+  if (line) line->stop();
 
   switch (r.status) {
     case acquire_status::acquired:

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "duration.hpp"
+#include "wait_line.hpp"
 
 namespace filelock::cli {
 namespace {
@@ -88,8 +89,7 @@ void say(std::string_view text) {
   std::string line = "filelock: ";
   line += text;
   line += '\n';
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fflush(stderr);
+  write_message_line(line);
 }
 
 exit_code code_for(std::string_view operation, const std::error_code& ec) {

@@ -20,6 +20,7 @@
 #include "duration.hpp"
 #include "process.hpp"
 #include "status.hpp"
+#include "wait_line.hpp"
 
 namespace filelock::cli {
 namespace {
@@ -340,7 +341,15 @@ std::variant<fe::acquired, int> take(const std::string& name,
                                      const fe::options& o) {
   fe::lock lock(name, o);
   wait_signals signals;
-  auto r = lock.acquire_until(until_of(la), la.mode(), signals.token());
+  const deadline until = until_of(la);
+  // No holder on the line: asking etcd every second could keep the wait
+  // going after the lock is ours, until that request ends.
+  std::optional<wait_line> line;
+  if (!until || *until != steady_clock::time_point::min()) {
+    line.emplace(la, wait_line::settings{la.path, nullptr, until, false});
+  }
+  auto r = lock.acquire_until(until, la.mode(), signals.token());
+  if (line) line->stop();
   if (signals.signal() != 0) {
     if (r.result.acquired()) r.result.lock.release();
     signals.reraise();

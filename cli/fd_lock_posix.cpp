@@ -22,8 +22,9 @@ void on_alarm(int) {}
 // otherwise be lost and the wait would never end; the repeat bounds that
 // overshoot. SIGALRM is unblocked for the wait, since a caller that runs us
 // with it blocked (util-linux flock(1)'s timeout then never fires) must not
-// turn -w into "wait forever". filelock is single-threaded here, so the
-// process-wide handler, mask and timer are ours to borrow.
+// turn -w into "wait forever". The only other thread here is the wait
+// line's, which blocks every signal, so the process-wide handler and timer
+// are ours to borrow and SIGALRM lands on this thread.
 class alarm_timer {
  public:
   explicit alarm_timer(std::chrono::nanoseconds first) {

@@ -11,6 +11,7 @@
 #include "etcd_cli.hpp"
 #include "filelock/lock.hpp"
 #include "process.hpp"
+#include "wait_line.hpp"
 
 namespace filelock::cli {
 namespace {
@@ -288,7 +289,10 @@ int acquire_and_run(const run_args& a) {
       deadline until;
       if (wait) until = steady_clock::now() + *wait;
       const auto started = steady_clock::now();
+      wait_line line(
+          la, {la.path, first_holder_of(lock.path(), kind_of(a)), until});
       r = lock.acquire_until(until, la.mode());
+      line.stop();
       if (r.acquired() && la.verbose) {
         say("got the lock after " +
             format_duration(steady_clock::now() - started));
