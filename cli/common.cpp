@@ -100,6 +100,9 @@ exit_code code_for(std::string_view operation, const std::error_code& ec) {
     return exit_code::cannot_open;
   }
   if (ec == errc::lock_lost) return exit_code::lock_lost;
+  if (ec == errc::exclusive_needs_write_access) {
+    return exit_code::no_permission;
+  }
   if (ec == errc::shared_soft_unsupported) return exit_code::usage;
   if (is_locking_unsupported(ec)) return exit_code::io_error;
   // The library also reports conditions through std::errc (the generic
