@@ -151,7 +151,10 @@ std::string describe_failure(std::string_view operation,
   } else if (ec == std::errc::read_only_file_system) {
     msg += " (put the lock on a writable filesystem)";
   } else if (is_locking_unsupported(ec)) {
-    msg += " (this filesystem does not support OS locks)";
+    // Only --kind os gets here: auto falls back to the soft lock.
+    msg +=
+        " (this filesystem does not support OS locks; --kind auto or soft "
+        "takes a soft lock instead)";
   } else if (ec == std::errc::filename_too_long) {
     msg += " (a name is at most 255 bytes, a path at most 4095)";
   }
