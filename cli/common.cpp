@@ -100,6 +100,9 @@ exit_code code_for(std::string_view operation, const std::error_code& ec) {
     return exit_code::cannot_open;
   }
   if (ec == errc::lock_lost) return exit_code::lock_lost;
+  if (ec == errc::exclusive_needs_write_access) {
+    return exit_code::no_permission;
+  }
   if (ec == errc::shared_soft_unsupported) return exit_code::usage;
   if (is_locking_unsupported(ec)) return exit_code::io_error;
   // The library also reports conditions through std::errc (the generic
@@ -148,7 +151,10 @@ std::string describe_failure(std::string_view operation,
   } else if (ec == std::errc::read_only_file_system) {
     msg += " (put the lock on a writable filesystem)";
   } else if (is_locking_unsupported(ec)) {
-    msg += " (this filesystem does not support OS locks)";
+    // Only --kind os gets here: auto falls back to the soft lock.
+    msg +=
+        " (this filesystem does not support OS locks; --kind auto or soft "
+        "takes a soft lock instead)";
   } else if (ec == std::errc::filename_too_long) {
     msg += " (a name is at most 255 bytes, a path at most 4095)";
   }

@@ -1,6 +1,6 @@
 // The program's exit statuses. They are an API: scripts test them, the man
-// page lists them (EXIT STATUS in filelock(1)) and tests/integration pins
-// one test per code. Values follow BSD sysexits(3), as FreeBSD lockf(1)
+// page lists them (EXIT STATUS in filelock(1)) and tests/README.md names
+// the test of each code. Values follow BSD sysexits(3), as FreeBSD lockf(1)
 // does, and the shells' conventions for commands that cannot run.
 #pragma once
 

@@ -41,6 +41,9 @@ class category_impl : public std::error_category {
                "lock";
       case errc::detach_unsupported:
         return "only a soft lock can outlive its process";
+      case errc::exclusive_needs_write_access:
+        return "an exclusive lock on this filesystem needs write access to "
+               "the file";
     }
     return "unknown filelock error";
   }

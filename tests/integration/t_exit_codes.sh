@@ -147,6 +147,10 @@ capture as_nobody "$FL" run "$T/nw/secret.lock" -- true
 check_rc "unreadable lock file -> 77" 77
 check_stderr "unreadable lock file: message" \
   "filelock: cannot open '$T/nw/secret.lock': Permission denied"
+# C30, the POSIX analogue: a permanent refusal is not waited on as if busy.
+capture as_nobody "$FL" run -w 10 "$T/nw/secret.lock" -- true
+check_rc "C30: unreadable lock file with -w 10 -> 77" 77
+check_below "C30: ... at once, not after the timeout" 2 "$ELAPSED"
 
 # Not an error: a readable file that is not writable is locked through a
 # read-only descriptor (flock(2) needs no write access).

@@ -105,6 +105,19 @@ check_grep "C31: message names the limit" "$T/err" "at most 255 bytes"
 check_one_line "C31: one line"
 check "C31: command did not run" test ! -e "$T/ran"
 
+# A path longer than PATH_MAX (4096), made one 200-byte directory at a
+# time: refused at once with the limit named, never retried.
+a200=$(printf 'a%.0s' $(seq 200))
+(cd "$T" && for i in $(seq 21); do mkdir "$a200" && cd -P "$a200" || exit; done)
+deep=$T
+for i in $(seq 21); do deep="$deep/$a200"; done
+capture "$FL" run -x -w 5 "$deep/x.lock" -- touch "$T/ran"
+check_rc "C31: a path of $(printf %s "$deep/x.lock" | wc -c) bytes -> 66" 66
+check_below "C31: ... at once (< 1s)" 1 "$ELAPSED"
+check_grep "C31: ... naming the path limit" "$T/err" "a path at most 4095"
+check_one_line "C31: ... in one line"
+check "C31: ... and the command did not run" test ! -e "$T/ran"
+
 # ---- C28: status probes while held do not drop the lock
 start_holder H "$L" || finish
 busy=0

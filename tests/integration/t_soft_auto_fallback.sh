@@ -16,7 +16,12 @@ rm -f "$L"
 
 capture nolocks "$FL" run --kind os "$L" -- true
 check_rc "--kind os where flock fails with ENOLCK: an I/O error" 74
-check_grep "... naming the reason" "$T/err" "No locks available"
+check_stderr "... in one line naming the reason and suggesting the soft lock" \
+  "filelock: cannot lock '$L': No locks available (this filesystem does not support OS locks; --kind auto or soft takes a soft lock instead)"
+check_below "... at once, not retried as if busy" 2 "$ELAPSED"
+capture nolocks "$FL" run --kind os -w 5 "$L" -- true
+check_rc "C11: with -w 5 it is still an I/O error" 74
+check_below "C11: ... reported at once, not after the timeout" 2 "$ELAPSED"
 rm -f "$L"
 
 capture nolocks "$FL" run -v "$L" -- sh -c \

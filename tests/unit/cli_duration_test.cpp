@@ -71,4 +71,7 @@ TEST_CASE("exit statuses: each OS reason maps to its documented code") {
   CHECK(code_for("lock",
                  filelock::make_error_code(filelock::errc::would_deadlock)) ==
         exit_code::busy);
+  CHECK(code_for("lock", filelock::make_error_code(
+                             filelock::errc::exclusive_needs_write_access)) ==
+        exit_code::no_permission);
 }

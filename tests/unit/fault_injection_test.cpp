@@ -144,3 +144,35 @@ TEST_CASE("write access refused falls back to a read-only descriptor") {
   CHECK(try_once(dir / "x.lock").acquired());
   CHECK(denied_rw == 1);
 }
+
+TEST_CASE(
+    "an exclusive lock refused on a read-only descriptor (NFS) says that "
+    "write access is needed") {
+  temp_dir dir;
+  { file_lock(dir / "x.lock").acquire(); }  // create it
+  inject guard;
+  sys::calls().open = [](const char* p, int flags, mode_t mode) {
+    if ((flags & O_ACCMODE) == O_RDWR) {
+      errno = EACCES;
+      return -1;
+    }
+    return sys::real_calls().open(p, flags, mode);
+  };
+  // NFS turns flock() into a byte-range lock: LOCK_EX needs a writable
+  // descriptor and fails with EBADF on a read-only one.
+  sys::calls().flock = [](int fd, int op) {
+    if (op & LOCK_EX) {
+      errno = EBADF;
+      return -1;
+    }
+    return sys::real_calls().flock(fd, op);
+  };
+  auto r = try_once(dir / "x.lock");
+  CHECK(r.status == acquire_status::failed);
+  CHECK(r.operation == "lock");
+  CHECK(r.error == filelock::errc::exclusive_needs_write_access);
+
+  file_lock shared(dir / "x.lock");
+  CHECK(shared.acquire_until(filelock::steady_clock::now(), lock_mode::shared)
+            .acquired());
+}

@@ -50,6 +50,10 @@ enum class errc {
   shared_soft_unsupported,
   // Only a soft lock can outlive its guard (guard::detach).
   detach_unsupported,
+  // An exclusive lock was refused on a descriptor opened read-only (the
+  // caller may not write the file), by a filesystem whose locks are
+  // byte-range locks that need write access for exclusive mode (NFS).
+  exclusive_needs_write_access,
 };
 
 // True for the errors by which a filesystem says it does not do OS locks

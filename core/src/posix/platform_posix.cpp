@@ -151,6 +151,16 @@ wait_status lock_file(const file_handle& h, lock_mode mode,
   if (sys::flock(fd, op | LOCK_NB) == 0) return wait_status::acquired;
   if (errno != EWOULDBLOCK) {
     ec = last_error();
+    // On NFS, Linux makes flock() a byte-range lock, and an exclusive one
+    // fails with EBADF on a descriptor open for reading only, which is
+    // what open_lock_file falls back to when write access is refused
+    // (gofrs/flock#95). Say so rather than report a bad descriptor.
+    if (ec.value() == EBADF && op == LOCK_EX) {
+      const int flags = ::fcntl(fd, F_GETFL);
+      if (flags >= 0 && (flags & O_ACCMODE) == O_RDONLY) {
+        ec = make_error_code(errc::exclusive_needs_write_access);
+      }
+    }
     return wait_status::failed;
   }
   if (until && steady_clock::now() >= *until) return wait_status::busy;
