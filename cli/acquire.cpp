@@ -109,11 +109,27 @@ std::string local_host() {
   return host_name();
 }
 
+// Whether the soft lock at path is held by a marker without a record.
+bool soft_owner_unknown(const std::string& path) {
+  try {
+    return inspect(utf8_path(path), lock_kind::soft).owner_unknown;
+  } catch (const filelock::error&) {
+    return false;  // gone or unreadable since: the plain message will do
+  }
+}
+
 std::string describe_soft_busy(const acquire_args& a,
                                const std::optional<holder_info>& holder,
                                bool timed_out) {
   std::string who = "held by another process";
-  if (holder) {
+  if (!holder && soft_owner_unknown(a.lock.path)) {
+    // Most often the lock file of an OS lock (`filelock run`, flock(1)),
+    // which is empty and stays on disk: the two kinds cannot share a path.
+    who =
+        "it holds no owner record (an OS lock's file, as `filelock run` or "
+        "flock(1) leave, or a Python filelock 3.9 soft lock); soft and OS "
+        "locks cannot share a path";
+  } else if (holder) {
     who = "held by " + describe_owner(*holder);
     // A second acquire from the same shell is not reentrant: the lock
     // belongs to the shell, not to either command, and counting would make

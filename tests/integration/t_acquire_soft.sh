@@ -108,4 +108,16 @@ capture "$FL" acquire "$T/missing/x.lock"
 check_rc "a lock in a missing directory" 66
 check_grep "... names the directory" "$T/err" "does not exist"
 
+# The file an OS lock leaves behind has no owner record: acquire refuses it
+# (it may be an old Python soft lock) and says why, rather than "held by
+# another process".
+O="$T/os-made.lock"
+"$FL" run "$O" -- true
+capture "$FL" acquire -n "$O"
+check_rc "acquire on an OS lock's leftover file is refused" 75
+check_one_line "... in one line"
+check_grep "... says the kinds cannot share a path" "$T/err" \
+  "soft and OS locks cannot share a path"
+check "... and leaves the file as it was" test ! -s "$O"
+
 finish
