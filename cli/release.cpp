@@ -17,6 +17,11 @@ int release_fd(const release_args& a) {
         "took it (use a soft lock: filelock acquire LOCK)");
     return to_int(exit_code::usage);
   }
+  if (ec && a.flock_conventions) {
+    say("cannot unlock descriptor " + std::to_string(a.fd) + ": " +
+        ec.message());
+    return flock_status_for("unlock", ec);
+  }
   if (ec == std::errc::bad_file_descriptor) {
     say("cannot unlock descriptor " + std::to_string(a.fd) +
         ": Bad file descriptor (it is not open in the calling shell)");
