@@ -44,8 +44,9 @@ std::string describe_fd_busy(const acquire_args& a, bool timed_out) {
 int report_fd_failure(const lock_args& la, int fd, const std::error_code& ec) {
   if (ec == std::errc::not_supported) {
     // fd_lock_win32.cpp: a lock cannot outlive us through a descriptor.
-    say("--fd is Unix-only: on Windows a lock ends with the process that "
-        "took it (use a soft lock: filelock acquire LOCK)");
+    say(std::string(la.flock_conventions ? "a descriptor number" : "--fd") +
+        " is Unix-only: on Windows a lock ends with the process that took "
+        "it (use a soft lock: filelock acquire LOCK)");
     return to_int(exit_code::usage);
   }
   if (ec == std::errc::bad_file_descriptor && la.flock_conventions) {
