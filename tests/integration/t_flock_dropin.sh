@@ -209,6 +209,27 @@ both "an unknown option: usage" 64 --frobnicate "$L" true
 both "a descriptor that is not open: 65" 65 8
 both "-u of a descriptor that is not open: 65" 65 -u 8
 both "a lock file in a missing directory: 66" 66 "$T/no/such/x" true
+both "a negative -w: 71, util-linux's failure to arm its timer" 71 \
+  -w -1 "$L" true
+
+# Permission denied is 66 to flock(1) (77 to filelock run).
+chmod 755 "$T"
+mkdir "$T/nw"
+chmod 755 "$T/nw"
+for prog in "$OURS" $REAL; do
+  capture as_nobody "$prog" "$T/nw/new.lock" true
+  check_rc "no permission to create the lock file: 66 ($prog)" 66
+done
+if userns_works; then
+  mkdir "$T/ro"
+  for prog in "$OURS" $REAL; do
+    capture in_ro_mount "$T/ro" "$prog" "$T/ro/new.lock" true
+    check_rc "a lock file on a read-only filesystem: 73 ($prog)" 73
+  done
+else
+  echo "SKIP: 73: unshare -rm (user+mount namespace) is unavailable"
+fi
+
 both "a command that does not exist: 69" 69 "$L" "$T/no-such-command"
 both "a command that cannot be executed: 69" 69 "$L" "$T"
 both "-F and a command that does not exist: 69" 69 -F "$L" "$T/nope"
