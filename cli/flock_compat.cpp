@@ -98,8 +98,8 @@ void setup(CLI::App& app, flock_args& f) {
   app.set_help_flag("-h,--help", "Display this help and exit");
   app.set_version_flag("-V,--version", std::string("flock from filelock ") +
                                            FILELOCK_VERSION_STRING);
-  // Each letter sets the operation as it is read: the last one wins, as
-  // with getopt.
+  // Each letter sets the operation as it is read, and a value given twice
+  // keeps the second: the last one wins, as with getopt.
   auto set_op = [&f](operation op) { return [&f, op] { f.op = op; }; };
   app.add_flag_callback("-s,--shared", set_op(operation::shared),
                         "Get a shared lock")
@@ -113,11 +113,13 @@ void setup(CLI::App& app, flock_args& f) {
   app.add_flag("-n,--nb,--nonblocking", f.nonblock, "Fail rather than wait");
   app.add_option("-w,--timeout,--wait", f.timeout,
                  "Wait at most SECS seconds (decimals allowed; 0 as -n)")
-      ->type_name("SECS");
+      ->type_name("SECS")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("-E,--conflict-exit-code", f.conflict_exit,
                  "Exit status after a conflict or timeout (0-255, default "
                  "1)")
-      ->type_name("NUMBER");
+      ->type_name("NUMBER")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("-o,--close", f.close_fd,
                "Close the lock's descriptor in the command");
   app.add_flag("-F,--no-fork", f.no_fork,

@@ -70,6 +70,7 @@ if [ -n "$REAL" ]; then
   check_between "... after about 0.4 s (util-linux)" 0.35 5 "$ELAPSED"
 fi
 both "-w with -E" 7 -w 0.1 -E 7 "$L" true
+both "a value given twice: the last counts" 8 -E 3 -w 5 -E 8 -w 0.1 "$L" true
 
 # A waiter without -w gets the lock once the holder lets go.
 ( sleep 0.3; touch "$T/x.go" ) &
