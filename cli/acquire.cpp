@@ -42,12 +42,17 @@ std::string describe_fd_busy(const acquire_args& a, bool timed_out) {
          " waiting for " + describe_fd(a.fd) + " (" + who + ")";
 }
 
-int report_fd_failure(int fd, const std::error_code& ec) {
+int report_fd_failure(const lock_args& la, int fd, const std::error_code& ec) {
   if (ec == std::errc::not_supported) {
     // fd_lock_win32.cpp: a lock cannot outlive us through a descriptor.
-    say("--fd is Unix-only: on Windows a lock ends with the process that "
-        "took it (use a soft lock: filelock acquire LOCK)");
+    say(std::string(la.flock_conventions ? "a descriptor number" : "--fd") +
+        " is Unix-only: on Windows a lock ends with the process that took "
+        "it (use a soft lock: filelock acquire LOCK)");
     return to_int(exit_code::usage);
+  }
+  if (ec == std::errc::bad_file_descriptor && la.flock_conventions) {
+    say("cannot lock descriptor " + std::to_string(fd) + ": " + ec.message());
+    return flock_status_for("lock", ec);
   }
   if (ec == std::errc::bad_file_descriptor) {
     say("cannot lock descriptor " + std::to_string(fd) +
@@ -56,14 +61,14 @@ int report_fd_failure(int fd, const std::error_code& ec) {
     return to_int(exit_code::usage);
   }
   say("cannot lock " + describe_fd(fd) + ": " + ec.message());
-  return to_int(code_for("lock", ec));
+  return status_for(la, "lock", ec);
 }
 
 int acquire_fd(const acquire_args& a) {
   const auto& la = a.lock;
   const auto wait = la.wait();
   const auto started = std::chrono::steady_clock::now();
-  if (la.verbose && (!wait || wait->count() > 0)) {
+  if (la.verbose && !la.flock_conventions && (!wait || wait->count() > 0)) {
     say("locking " + describe_fd(a.fd) + " " +
         std::string(to_string(la.mode())));
   }
@@ -81,7 +86,12 @@ int acquire_fd(const acquire_args& a) {
   if (line) line->stop();
   switch (status) {
     case fd_lock_status::acquired:
-      if (la.verbose) {
+      if (la.verbose && la.flock_conventions) {
+        say_on_stdout(
+            "getting lock took " +
+            flock_seconds(std::chrono::steady_clock::now() - started) +
+            " seconds");
+      } else if (la.verbose) {
         say("got the lock after " +
             format_duration(std::chrono::steady_clock::now() - started));
       }
@@ -95,7 +105,7 @@ int acquire_fd(const acquire_args& a) {
     case fd_lock_status::failed:
       break;
   }
-  return report_fd_failure(a.fd, ec);
+  return report_fd_failure(la, a.fd, ec);
 }
 
 std::optional<std::chrono::milliseconds> lifetime_of(const acquire_args& a) {

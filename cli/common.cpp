@@ -85,11 +85,66 @@ void add_lock_options(CLI::App& cmd, lock_args& a) {
   v->excludes(q);
 }
 
-void say(std::string_view text) {
-  std::string line = "filelock: ";
+namespace {
+
+std::string& program_name() {
+  static std::string name = "filelock";
+  return name;
+}
+
+void say_to(std::FILE* stream, std::string_view text) {
+  std::string line = program_name() + ": ";
   line += text;
   line += '\n';
-  write_message_line(line);
+  // On stderr a live wait line may be showing: it is redrawn below.
+  if (stream == stderr) return write_message_line(line);
+  std::fwrite(line.data(), 1, line.size(), stream);
+  std::fflush(stream);
+}
+
+bool is_open_failure(std::string_view operation) {
+  return operation != "lock" && operation != "unlock";
+}
+
+}  // namespace
+
+void say(std::string_view text) {
+  say_to(stderr, text);
+}
+
+void say_on_stdout(std::string_view text) {
+  say_to(stdout, text);
+}
+
+void set_program_name(std::string name) {
+  program_name() = std::move(name);
+}
+
+int flock_status_for(std::string_view operation, const std::error_code& ec) {
+  // What our library refuses at open time (a symlink, a FIFO), util-linux
+  // would have failed to open or to lock; either way the path is unusable.
+  if (ec == errc::symlink_refused || ec == errc::not_a_regular_file ||
+      ec == std::errc::is_a_directory) {
+    return to_int(exit_code::cannot_open);
+  }
+  if (ec == std::errc::no_lock_available ||
+      ec == std::errc::not_enough_memory ||
+      ec == std::errc::too_many_files_open ||
+      ec == std::errc::too_many_files_open_in_system) {
+    return to_int(exit_code::os_error);
+  }
+  if (!is_open_failure(operation)) return to_int(exit_code::data_error);
+  if (ec == std::errc::read_only_file_system ||
+      ec == std::errc::no_space_on_device) {
+    return to_int(exit_code::cannot_create);
+  }
+  return to_int(exit_code::cannot_open);
+}
+
+int status_for(const lock_args& args, std::string_view operation,
+               const std::error_code& ec) {
+  if (args.flock_conventions) return flock_status_for(operation, ec);
+  return to_int(code_for(operation, ec));
 }
 
 exit_code code_for(std::string_view operation, const std::error_code& ec) {
@@ -148,6 +203,9 @@ std::string describe_failure(std::string_view operation,
   if (ec == std::errc::no_such_file_or_directory && !parent.empty() &&
       !std::filesystem::exists(parent, ignored)) {
     msg += " (directory " + quote(parent) + " does not exist)";
+  } else if (ec == std::errc::no_such_file_or_directory &&
+             std::filesystem::is_symlink(path, ignored)) {
+    msg += " (a symbolic link to nothing; its target is not created)";
   } else if (ec == std::errc::read_only_file_system) {
     msg += " (put the lock on a writable filesystem)";
   } else if (is_locking_unsupported(ec)) {

@@ -92,4 +92,11 @@ std::string format_duration(std::chrono::nanoseconds d) {
   return buf;
 }
 
+std::string flock_seconds(std::chrono::nanoseconds d) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d);
+  std::string frac = std::to_string(us.count() % 1'000'000);
+  frac.insert(0, 6 - frac.size(), '0');
+  return std::to_string(us.count() / 1'000'000) + "." + frac;
+}
+
 }  // namespace filelock::cli

@@ -22,4 +22,8 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text,
 // "1.5s", "250ms", "2m 5s": for messages.
 std::string format_duration(std::chrono::nanoseconds d);
 
+// "1.000123": seconds with six decimals, as flock(1) --verbose says how
+// long locking took.
+std::string flock_seconds(std::chrono::nanoseconds d);
+
 }  // namespace filelock::cli

@@ -12,6 +12,7 @@
 #include "common.hpp"
 #include "etcd_cli.hpp"
 #include "filelock/version.hpp"
+#include "flock_compat.hpp"
 #include "process.hpp"
 #include "release.hpp"
 #include "run.hpp"
@@ -148,6 +149,9 @@ namespace {
 
 int filelock_main(int argc, char** argv) {
   using namespace filelock::cli;
+  if (argc > 0 && invoked_as_flock(argv[0])) {
+    return flock_main(utf8_arguments(argc, argv));
+  }
   CLI::App app{"filelock: lock files for scripts, cron jobs and CI steps",
                "filelock"};
   app.set_version_flag("-V,--version",

@@ -64,6 +64,11 @@ child_result run_child(const child_spec& spec);
 // to cmd.exe verbatim, since cmd.exe does not follow the C runtime's
 // quoting rules.
 std::vector<std::string> shell_argv(const std::string& command);
+// flock(1)'s -c: the user's $SHELL -c, or /bin/sh -c when SHELL is unset or
+// empty. On Windows the same as shell_argv: SHELL there is set by POSIX
+// layers (Git Bash, MSYS2) to paths such as /usr/bin/bash that Windows
+// itself cannot start.
+std::vector<std::string> user_shell_argv(const std::string& command);
 
 // Replaces this process with the command (-F): the lock stays with it.
 // Returns only on failure, with errno's value.

@@ -456,6 +456,12 @@ std::vector<std::string> shell_argv(const std::string& command) {
   return {"/bin/sh", "-c", command};
 }
 
+std::vector<std::string> user_shell_argv(const std::string& command) {
+  const char* shell = std::getenv("SHELL");
+  if (shell == nullptr || *shell == '\0') return shell_argv(command);
+  return {shell, "-c", command};
+}
+
 int exec_in_place(const child_spec& spec) {
   auto argv = argv_of(spec);
   apply_env(spec.env);

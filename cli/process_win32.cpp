@@ -299,6 +299,10 @@ std::vector<std::string> shell_argv(const std::string& command) {
   return {comspec(), "/d", "/s", "/c", command};
 }
 
+std::vector<std::string> user_shell_argv(const std::string& command) {
+  return shell_argv(command);
+}
+
 child_result run_child(const child_spec& spec) {
   apply_env(spec.env);
   unique_handle job = make_job();

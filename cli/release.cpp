@@ -14,9 +14,15 @@ int release_fd(const release_args& a) {
   unlock_descriptor(a.fd, ec);
   if (ec == std::errc::not_supported) {
     // fd_lock_win32.cpp: a lock cannot outlive us through a descriptor.
-    say("--fd is Unix-only: on Windows a lock ends with the process that "
-        "took it (use a soft lock: filelock acquire LOCK)");
+    say(std::string(a.flock_conventions ? "a descriptor number" : "--fd") +
+        " is Unix-only: on Windows a lock ends with the process that took "
+        "it (use a soft lock: filelock acquire LOCK)");
     return to_int(exit_code::usage);
+  }
+  if (ec && a.flock_conventions) {
+    say("cannot unlock descriptor " + std::to_string(a.fd) + ": " +
+        ec.message());
+    return flock_status_for("unlock", ec);
   }
   if (ec == std::errc::bad_file_descriptor) {
     say("cannot unlock descriptor " + std::to_string(a.fd) +

@@ -24,6 +24,7 @@ struct release_args {
   bool json = false;
   bool verbose = false;
   bool quiet = false;
+  bool flock_conventions = false;  // invoked as flock -u N: its statuses
 };
 
 CLI::App* setup_release(CLI::App& app, release_args& args);

@@ -87,8 +87,12 @@ std::vector<std::string> child_env(const run_args& a, const guard* held) {
   return env;
 }
 
-int report_start_failure(const std::string& what, int err) {
+int report_start_failure(const run_args& a, const std::string& what, int err) {
   say("cannot run '" + what + "': " + std::strerror(err));
+  if (a.lock.flock_conventions) {
+    // flock(1) exits EX_UNAVAILABLE for any command it cannot start.
+    return to_int(err == ENOMEM ? exit_code::os_error : exit_code::unavailable);
+  }
   return to_int(err == ENOENT ? exit_code::not_found
                               : exit_code::not_executable);
 }
@@ -159,15 +163,19 @@ int run_command(const run_args& a, guard* held, lease_keeper* lease = nullptr) {
   apply_time_limit(a, spec);
   if (held != nullptr) spec.lock_fd = held->native_handle();
   if (held != nullptr && a.inherit) spec.inherit_fd = held->native_handle();
-  if (a.lock.verbose) say("running " + spec.argv.front());
+  if (a.lock.verbose && a.lock.flock_conventions) {
+    say_on_stdout("executing " + spec.argv.front());
+  } else if (a.lock.verbose) {
+    say("running " + spec.argv.front());
+  }
 
   if (a.no_fork) {
     if (held != nullptr) spec.inherit_fd = held->native_handle();
-    return report_start_failure(spec.argv.front(), exec_in_place(spec));
+    return report_start_failure(a, spec.argv.front(), exec_in_place(spec));
   }
   const child_result r = run_child(spec);
   if (r.status == child_result::how::not_started) {
-    return report_start_failure(spec.argv.front(), r.start_error);
+    return report_start_failure(a, spec.argv.front(), r.start_error);
   }
   return time_limited_status(
       a, r, r.status == child_result::how::signalled ? 128 + r.code : r.code);
@@ -206,7 +214,9 @@ lock_options options_for(const run_args& a) {
   opts.kind = kind_of(a);
   opts.lifetime = lease_keeper::lifetime_of(a);
   opts.command = command_text(a);
-  if (a.lock.verbose) {
+  opts.follow_symlink = a.lock.flock_conventions;
+  opts.allow_directory = a.lock.flock_conventions;
+  if (a.lock.verbose && !a.lock.flock_conventions) {
     // Both attempts (the first try and the wait) say the same things.
     auto said = std::make_shared<std::vector<std::string>>();
     opts.on_diagnostic = [said](std::string_view line) {
@@ -259,11 +269,18 @@ int acquire_and_run(const run_args& a) {
     }
   }
   file_lock lock(utf8_path(la.path), options_for(a));
+  // flock(1)'s --verbose reports the time to lock, free lock or not, and
+  // says nothing while it waits.
+  const bool tell_wait = la.verbose && !la.flock_conventions;
+  const auto began = steady_clock::now();
 
   // One attempt first: it decides whether there is anybody to wait for,
-  // and whether that somebody is our own ancestor (a nested run).
+  // and whether that somebody is our own ancestor (a nested run). Invoked
+  // as flock, an ancestor's lock is not ours: `flock -n L true` inside
+  // `flock L script` is how scripts ask whether L is held, and util-linux
+  // answers busy.
   auto r = lock.acquire_until(steady_clock::time_point::min(), la.mode());
-  if (r.status == acquire_status::busy) {
+  if (r.status == acquire_status::busy && !la.flock_conventions) {
     if (auto anc = find_ancestor_hold(lock, la.path)) {
       if (anc->mode == lock_mode::exclusive || la.mode() == anc->mode) {
         if (la.verbose) {
@@ -278,9 +295,11 @@ int acquire_and_run(const run_args& a) {
           " holds it shared, and waiting would deadlock");
       return la.conflict_exit;
     }
+  }
+  if (r.status == acquire_status::busy) {
     const auto wait = la.wait();
     if (!wait || wait->count() > 0) {
-      if (la.verbose) {
+      if (tell_wait) {
         say("waiting for " + std::string(to_string(la.mode())) + " lock on '" +
             la.path + "'" +
             (r.holder ? " (held by " + describe_holder(*r.holder) + ")"
@@ -293,7 +312,7 @@ int acquire_and_run(const run_args& a) {
           la, {la.path, first_holder_of(lock.path(), kind_of(a)), until});
       r = lock.acquire_until(until, la.mode());
       line.stop();
-      if (r.acquired() && la.verbose) {
+      if (r.acquired() && tell_wait) {
         say("got the lock after " +
             format_duration(steady_clock::now() - started));
       }
@@ -312,9 +331,13 @@ int acquire_and_run(const run_args& a) {
     case acquire_status::cancelled:
     case acquire_status::failed:
       say(describe_failure(r.operation, la.path, r.error));
-      return to_int(code_for(r.operation, r.error));
+      return status_for(la, r.operation, r.error);
   }
 
+  if (la.verbose && la.flock_conventions) {
+    say_on_stdout("getting lock took " +
+                  flock_seconds(steady_clock::now() - began) + " seconds");
+  }
   if (la.verbose && r.lock.kind() == lock_kind::soft) {
     say("holding a soft lock on '" + la.path + "'");
   }
@@ -471,7 +494,9 @@ int run_run(const run_args& in) {
     say("run: give either -c STRING or a command after --, not both");
     return to_int(exit_code::usage);
   }
-  if (!a.command.empty() && a.command.front().empty()) {
+  // flock(1) tries to run an empty name and reports that it cannot.
+  if (!a.command.empty() && a.command.front().empty() &&
+      !a.lock.flock_conventions) {
     say("run: the command is an empty string");
     return to_int(exit_code::usage);
   }
@@ -479,7 +504,10 @@ int run_run(const run_args& in) {
     say("run: --inherit and -o/--close contradict each other");
     return to_int(exit_code::usage);
   }
-  if (is_etcd_lock(a.lock.path)) return run_etcd(a);
+  // To flock(1), "etcd:x" is a file name like any other.
+  if (is_etcd_lock(a.lock.path) && !a.lock.flock_conventions) {
+    return run_etcd(a);
+  }
   return acquire_and_run(a);
 }
 

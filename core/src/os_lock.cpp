@@ -54,11 +54,12 @@ class table {
 class os_holding final : public holding {
  public:
   os_holding(std::shared_ptr<held_file> file, owner_id owner, lock_mode mode,
-             std::filesystem::path path)
+             std::filesystem::path path, bool follow_symlink)
       : file_(std::move(file)),
         owner_(owner),
         mode_(mode),
-        path_(std::move(path)) {}
+        path_(std::move(path)),
+        follow_symlink_(follow_symlink) {}
 
   lock_mode mode() const noexcept override { return mode_; }
   const std::filesystem::path& path() const noexcept override { return path_; }
@@ -67,7 +68,7 @@ class os_holding final : public holding {
   }
 
   bool is_intact(std::error_code& ec) const noexcept override {
-    return platform::path_names(path_, file_->id, ec);
+    return platform::path_names(path_, file_->id, ec, follow_symlink_);
   }
 
   void release(std::error_code& ec) noexcept override { finish(ec, true); }
@@ -107,6 +108,7 @@ class os_holding final : public holding {
   owner_id owner_;
   lock_mode mode_;
   std::filesystem::path path_;
+  bool follow_symlink_;
 };
 
 acquire_result failed(std::string operation, std::error_code ec) {
@@ -120,8 +122,8 @@ acquire_result failed(std::string operation, std::error_code ec) {
 acquire_result granted(std::shared_ptr<held_file> f, const request& r) {
   acquire_result out;
   out.status = acquire_status::acquired;
-  out.lock = guard(
-      std::make_shared<os_holding>(std::move(f), r.owner, r.mode, r.path));
+  out.lock = guard(std::make_shared<os_holding>(
+      std::move(f), r.owner, r.mode, r.path, r.options.follow_symlink));
   return out;
 }
 
@@ -179,7 +181,10 @@ acquire_result os_acquire(const request& r) noexcept try {
   auto& t = table::instance();
   for (;;) {
     platform::failure why;
-    auto h = platform::open_lock_file(r.path, r.mode, r.options.file_mode, why);
+    const platform::open_rules rules{r.options.follow_symlink,
+                                     r.options.allow_directory};
+    auto h = platform::open_lock_file(r.path, r.mode, r.options.file_mode, why,
+                                      rules);
     if (!h.valid()) return failed(why.operation, why.code);
     file_id id;
     std::error_code ec;
@@ -207,7 +212,7 @@ acquire_result os_acquire(const request& r) noexcept try {
     // cleans up lock files on release) or replaced. Our lock would then be
     // on an inode nobody else can find, and a newcomer would lock the new
     // file alongside us (hermit#423, tox-dev/filelock#574): start over.
-    if (!platform::path_names(r.path, id, ec)) {
+    if (!platform::path_names(r.path, id, ec, r.options.follow_symlink)) {
       if (ec) return failed("stat", ec);
       tell(r, quoted(r.path) +
                   " was removed or replaced while we waited; locking the "

@@ -57,14 +57,22 @@ struct failure {
   std::error_code code;
 };
 
+// What open_lock_file accepts at the path beyond a regular file of that
+// name (lock_options::follow_symlink, allow_directory).
+struct open_rules {
+  bool follow_symlink = false;
+  bool allow_directory = false;
+};
+
 // Opens the lock file at path, creating it when missing, never following a
-// symlink in the last component, never truncating, close-on-exec. A new
-// file gets file_mode (regardless of umask) when one is given. Falls back to
-// a read-only open where write access is refused, since flock() does not
-// need it. Returns an invalid handle and fills why on failure.
+// symlink in the last component (unless rules say so), never truncating,
+// close-on-exec. A new file gets file_mode (regardless of umask) when one
+// is given. Falls back to a read-only open where write access is refused,
+// since flock() does not need it. Returns an invalid handle and fills why
+// on failure.
 file_handle open_lock_file(const std::filesystem::path& path, lock_mode mode,
                            std::optional<std::filesystem::perms> file_mode,
-                           failure& why) noexcept;
+                           failure& why, const open_rules& rules = {}) noexcept;
 
 bool identify(const file_handle& h, file_id& id, std::error_code& ec) noexcept;
 
@@ -79,9 +87,10 @@ wait_status lock_file(const file_handle& h, lock_mode mode,
 void unlock_file(const file_handle& h, std::error_code& ec) noexcept;
 
 // True when path still names the file with this id (it was not removed or
-// replaced while we waited for the lock).
+// replaced while we waited for the lock). With follow_symlink a symlink at
+// the path is followed: what it names now must be that file.
 bool path_names(const std::filesystem::path& path, const file_id& id,
-                std::error_code& ec) noexcept;
+                std::error_code& ec, bool follow_symlink = false) noexcept;
 
 // Holders of OS locks on the file, as the kernel reports them. Empty where
 // the platform cannot tell.

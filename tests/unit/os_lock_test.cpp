@@ -117,6 +117,60 @@ TEST_CASE("a directory, a FIFO and a missing parent are errors, not busy") {
   }
 }
 
+TEST_CASE("follow_symlink locks the link's target, never creating one") {
+  temp_dir dir;
+  std::ofstream(dir / "target.lock") << "precious\n";
+  std::filesystem::create_symlink(dir / "target.lock", dir / "link.lock");
+  std::filesystem::create_symlink(dir / "not-there", dir / "dangling.lock");
+  filelock::lock_options opts;
+  opts.follow_symlink = true;
+  {
+    file_lock link(dir / "link.lock", opts);
+    auto g = link.acquire();
+    CHECK(run_helper({"try", (dir / "target.lock").string(), "exclusive"}) ==
+          75);
+    // The intactness check follows the link too, or every acquire through
+    // a link would look like a replaced file and start over.
+    std::error_code ec;
+    CHECK(g.is_intact(ec));
+    CHECK_FALSE(ec);
+  }
+  // A link to nothing would make a privileged caller create its target.
+  file_lock dangling(dir / "dangling.lock", opts);
+  auto r = dangling.acquire_until(filelock::steady_clock::now(),
+                                  lock_mode::exclusive);
+  CHECK(r.status == acquire_status::failed);
+  CHECK(r.error == std::errc::no_such_file_or_directory);
+  CHECK_FALSE(std::filesystem::exists(dir / "not-there"));
+  std::ifstream in(dir / "target.lock");
+  std::string content;
+  std::getline(in, content);
+  CHECK(content == "precious");
+}
+
+TEST_CASE("allow_directory locks a directory, and a FIFO is still refused") {
+  temp_dir dir;
+  std::filesystem::create_directory(dir / "d");
+  REQUIRE(mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  filelock::lock_options opts;
+  opts.allow_directory = true;
+  file_lock lock(dir / "d", opts);
+  auto g = lock.acquire();
+  // Another thread is kept out exactly as another process would be.
+  bool busy = false;
+  std::thread other([&] {
+    file_lock again(dir / "d", opts);
+    busy = again.acquire_until(filelock::steady_clock::now(), lock_mode::shared)
+               .status == acquire_status::busy;
+  });
+  other.join();
+  CHECK(busy);
+  file_lock fifo(dir / "fifo", opts);
+  auto r = fifo.acquire_until(std::nullopt, lock_mode::exclusive);
+  CHECK(r.status == acquire_status::failed);
+  CHECK(r.error == filelock::errc::not_a_regular_file);
+}
+
 TEST_CASE("the error message names the operation, the path and the reason") {
   temp_dir dir;
   file_lock lock(dir / "missing" / "x.lock");

@@ -122,6 +122,15 @@ struct lock_options {
   // Recorded in the owner record for status to show (filelock run: the
   // command line it runs).
   std::string command;
+
+  // OS locks only: how the path is taken, for the program's flock(1)
+  // personality. By default a symlink at the path is refused (a link
+  // planted in /tmp must not redirect the lock) and so is anything but a
+  // regular file. follow_symlink locks what the link names, as flock(1)
+  // does; allow_directory locks a directory, opened read-only (POSIX only:
+  // Windows cannot lock a directory and still refuses one).
+  bool follow_symlink = false;
+  bool allow_directory = false;
 };
 
 enum class acquire_status { acquired, busy, timed_out, cancelled, failed };

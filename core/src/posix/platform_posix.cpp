@@ -34,18 +34,24 @@ std::error_code last_error() {
 // not affect flock(). Never O_TRUNC: the file may be someone's data.
 constexpr int kCommonFlags = O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 
+int common_flags(const open_rules& rules) {
+  return rules.follow_symlink ? kCommonFlags & ~O_NOFOLLOW : kCommonFlags;
+}
+
 bool last_is_symlink(const std::filesystem::path& path) {
   struct stat st {};
   return sys::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
 }
 
-// Refuses what is not a regular file, keeping a reason a person can read.
-bool check_regular(int fd, failure& why) {
+// Refuses what is not a regular file (or, where the rules allow one, a
+// directory), keeping a reason a person can read.
+bool check_regular(int fd, const open_rules& rules, failure& why) {
   struct stat st {};
   if (sys::fstat(fd, &st) != 0) {
     why = {"stat", last_error()};
     return false;
   }
+  if (S_ISDIR(st.st_mode) && rules.allow_directory) return true;
   if (S_ISDIR(st.st_mode)) {
     why = {"lock", std::make_error_code(std::errc::is_a_directory)};
     return false;
@@ -77,7 +83,8 @@ void file_handle::close() noexcept {
 
 file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
                            std::optional<std::filesystem::perms> file_mode,
-                           failure& why) noexcept {
+                           failure& why, const open_rules& rules) noexcept {
+  const int flags = common_flags(rules);
   // Bounded: each round either opens, or sees the file vanish between our
   // two opens (ENOENT, then EEXIST); a file that appears and disappears
   // that often is being attacked, and we give up with the last reason.
@@ -85,22 +92,26 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
     // First without O_CREAT: with fs.protected_regular, O_CREAT on another
     // user's existing file in a sticky directory fails even when the mode
     // would let us open it (thin-edge.io#1726).
-    int fd = sys::open(path.c_str(), O_RDWR | kCommonFlags);
-    if (fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+    int fd = sys::open(path.c_str(), O_RDWR | flags);
+    // A directory opens read-only only; flock() needs no more (as
+    // util-linux flock(1) does it).
+    const bool dir = fd < 0 && errno == EISDIR && rules.allow_directory;
+    if (fd < 0 &&
+        (dir || errno == EACCES || errno == EROFS || errno == EPERM)) {
       // flock() needs no write access on local filesystems, so a file we
       // may only read is still a file we may lock (as util-linux does).
       const int write_errno = errno;
-      fd = sys::open(path.c_str(), O_RDONLY | kCommonFlags);
+      fd = sys::open(path.c_str(), O_RDONLY | flags);
       if (fd < 0) errno = write_errno;
     }
     if (fd >= 0) {
-      if (!check_regular(fd, why)) {
+      if (!check_regular(fd, rules, why)) {
         sys::close(fd);
         return {};
       }
       return file_handle(fd);
     }
-    if (errno == ELOOP && last_is_symlink(path)) {
+    if (errno == ELOOP && !rules.follow_symlink && last_is_symlink(path)) {
       why = {"open", make_error_code(errc::symlink_refused)};
       return {};
     }
@@ -109,9 +120,18 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
       return {};
     }
 
-    fd =
-        sys::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | kCommonFlags, 0666);
+    // O_EXCL never follows a symlink, even one we were told to follow: a
+    // dangling link is not created through (util-linux flock(1) would
+    // create its target), since that is how a link planted in /tmp makes
+    // a privileged script create or own a file elsewhere. Refused, as with
+    // any other open failure, rather than looping on EEXIST.
+    fd = sys::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | flags, 0666);
     if (fd < 0) {
+      if (errno == EEXIST && rules.follow_symlink && last_is_symlink(path)) {
+        why = {"open",
+               std::make_error_code(std::errc::no_such_file_or_directory)};
+        return {};
+      }
       if (errno == EEXIST) continue;  // someone created it: open theirs
       why = {"create", last_error()};
       return {};
@@ -173,9 +193,11 @@ void unlock_file(const file_handle& h, std::error_code& ec) noexcept {
 }
 
 bool path_names(const std::filesystem::path& path, const file_id& id,
-                std::error_code& ec) noexcept {
+                std::error_code& ec, bool follow_symlink) noexcept {
   struct stat st {};
-  if (sys::lstat(path.c_str(), &st) != 0) {
+  const int r = follow_symlink ? sys::stat(path.c_str(), &st)
+                               : sys::lstat(path.c_str(), &st);
+  if (r != 0) {
     if (errno == ENOENT) return false;  // removed while we waited
     ec = last_error();
     return false;

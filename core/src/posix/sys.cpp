@@ -13,7 +13,8 @@ int real_open(const char* path, int flags, mode_t mode) {
   return ::open(path, flags, mode);
 }
 
-constexpr table real{real_open, ::flock, ::fstat, ::lstat, ::fchmod, ::close};
+constexpr table real{real_open, ::flock, ::fstat, ::lstat,
+                     ::fchmod,  ::close, ::stat};
 table live = real;
 
 template <class F>
@@ -48,6 +49,9 @@ int fstat(int fd, struct stat* st) noexcept {
 }
 int lstat(const char* path, struct stat* st) noexcept {
   return retry_eintr([&] { return live.lstat(path, st); });
+}
+int stat(const char* path, struct stat* st) noexcept {
+  return retry_eintr([&] { return live.stat(path, st); });
 }
 int fchmod(int fd, mode_t mode) noexcept {
   return retry_eintr([&] { return live.fchmod(fd, mode); });

@@ -18,6 +18,7 @@ struct table {
   int (*lstat)(const char* path, struct stat* st);
   int (*fchmod)(int fd, mode_t mode);
   int (*close)(int fd);
+  int (*stat)(const char* path, struct stat* st);
 };
 
 // The live table. Tests may overwrite entries and must restore them.
@@ -33,6 +34,7 @@ int flock_once(int fd, int operation) noexcept;
 int flock(int fd, int operation) noexcept;
 int fstat(int fd, struct stat* st) noexcept;
 int lstat(const char* path, struct stat* st) noexcept;
+int stat(const char* path, struct stat* st) noexcept;
 int fchmod(int fd, mode_t mode) noexcept;
 int close(int fd) noexcept;
 

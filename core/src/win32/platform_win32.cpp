@@ -45,10 +45,11 @@ bool delete_pending() {
 // A directory or a reparse point at the path, found after an open failed
 // with access denied (CreateFileW cannot open a directory without
 // FILE_FLAG_BACKUP_SEMANTICS).
-bool explain_denied(const std::wstring& wpath, failure& why) {
+bool explain_denied(const std::wstring& wpath, const open_rules& rules,
+                    failure& why) {
   const DWORD attrs = GetFileAttributesW(wpath.c_str());
   if (attrs == INVALID_FILE_ATTRIBUTES) return false;
-  if (attrs & FILE_ATTRIBUTE_REPARSE_POINT) {
+  if ((attrs & FILE_ATTRIBUTE_REPARSE_POINT) && !rules.follow_symlink) {
     why = {"open", make_error_code(errc::symlink_refused)};
     return true;
   }
@@ -60,6 +61,8 @@ bool explain_denied(const std::wstring& wpath, failure& why) {
 }
 
 // Refuses what we opened when it is not a plain file on a disk.
+// A directory stays refused even under open_rules::allow_directory:
+// LockFileEx locks byte ranges of file data, which a directory has none of.
 bool check_regular(HANDLE h, failure& why) {
   if (GetFileType(h) != FILE_TYPE_DISK) {
     why = {"lock", make_error_code(errc::not_a_regular_file)};
@@ -86,9 +89,12 @@ bool check_regular(HANDLE h, failure& why) {
 // file while we hold it without FILE_SHARE_WRITE (cmd.exe's `type`, for
 // one) are not refused with a sharing violation (C29). Not inheritable (no
 // SECURITY_ATTRIBUTES): a command we start must not keep the lock's handle.
-HANDLE open_once(const std::wstring& wpath, DWORD disposition) {
+HANDLE open_once(const std::wstring& wpath, DWORD disposition,
+                 const open_rules& rules) {
+  const DWORD flags =
+      rules.follow_symlink ? kFlags & ~FILE_FLAG_OPEN_REPARSE_POINT : kFlags;
   return CreateFileW(wpath.c_str(), GENERIC_READ, kShareAll, nullptr,
-                     disposition, kFlags, nullptr);
+                     disposition, flags, nullptr);
 }
 
 }  // namespace
@@ -112,8 +118,8 @@ void file_handle::close() noexcept {
 // file_mode has no Windows meaning: a new file takes the ACL its directory
 // passes on, which is how Windows shares files between users.
 file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
-                           std::optional<std::filesystem::perms>,
-                           failure& why) noexcept try {
+                           std::optional<std::filesystem::perms>, failure& why,
+                           const open_rules& rules) noexcept try {
   std::error_code ec;
   const std::wstring wpath = wide_path(path, ec);
   if (ec) {
@@ -125,7 +131,7 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
   // about a second we report the denial rather than hang (C30).
   auto pause = std::chrono::milliseconds(1);
   for (int round = 0;; ++round) {
-    HANDLE h = open_once(wpath, OPEN_ALWAYS);
+    HANDLE h = open_once(wpath, OPEN_ALWAYS, rules);
     if (h != INVALID_HANDLE_VALUE) {
       if (!check_regular(h, why)) {
         CloseHandle(h);
@@ -135,7 +141,8 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
     }
     const DWORD err = GetLastError();
     const bool pending = err == ERROR_ACCESS_DENIED && delete_pending();
-    if (err == ERROR_ACCESS_DENIED && !pending && explain_denied(wpath, why)) {
+    if (err == ERROR_ACCESS_DENIED && !pending &&
+        explain_denied(wpath, rules, why)) {
       return {};
     }
     const bool transient = pending || err == ERROR_SHARING_VIOLATION;
@@ -185,14 +192,15 @@ void unlock_file(const file_handle& h, std::error_code& ec) noexcept {
 }
 
 bool path_names(const std::filesystem::path& path, const file_id& id,
-                std::error_code& ec) noexcept try {
+                std::error_code& ec, bool follow_symlink) noexcept try {
   const std::wstring wpath = wide_path(path, ec);
   if (ec) return false;
   // No access rights asked: only the identity is read. Backup semantics
   // lets a directory planted there be opened and found to differ.
-  HANDLE h = CreateFileW(
-      wpath.c_str(), FILE_READ_ATTRIBUTES, kShareAll, nullptr, OPEN_EXISTING,
-      FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
+  const DWORD flags = FILE_FLAG_BACKUP_SEMANTICS |
+                      (follow_symlink ? 0 : FILE_FLAG_OPEN_REPARSE_POINT);
+  HANDLE h = CreateFileW(wpath.c_str(), FILE_READ_ATTRIBUTES, kShareAll,
+                         nullptr, OPEN_EXISTING, flags, nullptr);
   if (h == INVALID_HANDLE_VALUE) {
     const DWORD err = GetLastError();
     if (err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND) {
