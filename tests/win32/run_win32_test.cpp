@@ -356,8 +356,9 @@ TEST_CASE("win32 soft: the lock of a dead owner is stale and taken over") {
   CHECK(o.output.find("[ran]") != std::string::npos);
 }
 
-TEST_CASE("win32 soft: acquire, status, break-stale and release take a "
-          "non-ASCII path as given") {
+TEST_CASE(
+    "win32 soft: acquire, status, break-stale and release take a "
+    "non-ASCII path as given") {
   temp_dir dir;
   // Made from UTF-16, as in the run test above: the program gets it as
   // UTF-8 through its UTF-16 command line.
