@@ -305,7 +305,7 @@ class child_clock {
       if (!n || t < *n) n = t;
     };
     if (ticking()) earliest(next_tick_);
-    if (deadline_ && !terminated_) earliest(*deadline_);
+    if (limited() && !terminated_) earliest(deadline_);
     if (terminated_ && !killed_ && spec_.kill_after.count() > 0) {
       earliest(terminated_at_ + spec_.kill_after);
     }
@@ -319,7 +319,7 @@ class child_clock {
       next_tick_ = now + spec_.tick_interval;
       if (!spec_.on_tick()) terminate(child, now);
     }
-    if (deadline_ && now >= *deadline_ && !terminated_) {
+    if (limited() && now >= deadline_ && !terminated_) {
       result.timed_out = true;
       terminate(child, now);
     }
@@ -335,6 +335,12 @@ class child_clock {
   }
 
  private:
+  // A plain time point rather than std::optional: GCC 12 at -O2 warns
+  // that an optional's value may be read uninitialized here.
+  bool limited() const {
+    return deadline_ != steady_clock::time_point::max();
+  }
+
   bool ticking() const {
     return spec_.on_tick && spec_.tick_interval.count() > 0;
   }
@@ -347,11 +353,11 @@ class child_clock {
   }
 
   const child_spec& spec_;
-  steady_clock::time_point next_tick_;
-  std::optional<steady_clock::time_point> deadline_;
+  steady_clock::time_point next_tick_{};
+  steady_clock::time_point deadline_ = steady_clock::time_point::max();
   bool terminated_ = false;
   bool killed_ = false;
-  steady_clock::time_point terminated_at_;
+  steady_clock::time_point terminated_at_{};
 };
 
 child_result wait_for(pid_t child, const child_spec& spec) {
