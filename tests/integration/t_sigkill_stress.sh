@@ -76,6 +76,12 @@ stress() {
     # shellcheck disable=SC2086 # the list is split on purpose
     _w=$(echo $_workers | cut -d' ' -f"$_pick")
     _run=$(pgrep -P "$_w" -x filelock | head -n 1)
+    # Every other group kill goes to the holder's group (found through its
+    # command), so that holders are hit as often as waiters.
+    if [ "$2" = group ] && [ $((KILLS % 2)) -eq 1 ]; then
+      _c=$(pgrep -f "$T/crit.sh" | head -n 1)
+      [ -n "$_c" ] && _run=$(ps -o pgid= -p "$_c" | tr -d ' ')
+    fi
     [ -n "$_run" ] || continue
     if [ "$2" = group ]; then
       kill -KILL "-$_run" 2>/dev/null && KILLS=$((KILLS + 1))
