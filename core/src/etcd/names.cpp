@@ -105,8 +105,8 @@ location parse_name(std::string_view name, std::string_view default_endpoints) {
     add_endpoints(list, "http", where.endpoints);
     if (where.endpoints.empty()) {
       throw error(
-          "find etcd endpoints (--etcd-endpoints or "
-          "ETCDCTL_ENDPOINTS) for",
+          "find etcd endpoints (--etcd-endpoints, FILELOCK_ETCD_ENDPOINTS "
+          "or ETCDCTL_ENDPOINTS) for",
           std::string(name), make_error_code(errc::bad_name));
     }
   } else {
