@@ -217,9 +217,12 @@ lock_options options_for(const run_args& a) {
   opts.follow_symlink = a.lock.flock_conventions;
   opts.allow_directory = a.lock.flock_conventions;
   if (a.lock.verbose && !a.lock.flock_conventions) {
-    // Both attempts (the first try and the wait) say the same things.
+    // Both attempts (the first try and the wait) say the same things; and
+    // run_run announces the wait itself, naming the holder, so the core's
+    // plainer "waiting for ..." would only repeat it.
     auto said = std::make_shared<std::vector<std::string>>();
     opts.on_diagnostic = [said](std::string_view line) {
+      if (line.starts_with("waiting for ")) return;
       if (std::find(said->begin(), said->end(), line) != said->end()) return;
       said->emplace_back(line);
       say(line);
