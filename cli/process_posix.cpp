@@ -18,6 +18,8 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -89,12 +91,42 @@ void restore_signals(const saved_signals& saved) {
   sigprocmask(SIG_SETMASK, &saved.mask, nullptr);
 }
 
-void apply_env(const std::vector<std::string>& env) {
-  for (const auto& kv : env) {
-    const auto eq = kv.find('=');
-    setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+// The command's environment: ours with the spec's NAME=VALUE entries put
+// over it, made before fork(). Between fork() and exec() a child of a
+// threaded process (etcd's lease thread) may only make async-signal-safe
+// calls, and setenv() allocates: under AddressSanitizer it spun forever on
+// an allocator lock that another thread held at the fork.
+class child_environment {
+ public:
+  explicit child_environment(const std::vector<std::string>& overrides) {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) put(*e);
+    for (const auto& kv : overrides) put(kv);
+    for (auto& kv : entries_) pointers_.push_back(kv.data());
+    pointers_.push_back(nullptr);
   }
-}
+
+  // Async-signal-safe: only a pointer is stored. execvp() then passes it
+  // on, and searches PATH as it is in it.
+  void install() noexcept { environ = pointers_.data(); }
+
+ private:
+  static std::string_view name_of(std::string_view kv) {
+    return kv.substr(0, kv.find('='));
+  }
+
+  void put(std::string_view kv) {
+    for (auto& e : entries_) {
+      if (name_of(e) == name_of(kv)) {
+        e = kv;
+        return;
+      }
+    }
+    entries_.emplace_back(kv);
+  }
+
+  std::vector<std::string> entries_;
+  std::vector<char*> pointers_;
+};
 
 std::vector<char*> argv_of(const child_spec& spec) {
   std::vector<char*> argv;
@@ -392,6 +424,7 @@ child_result wait_for(pid_t child, const child_spec& spec) {
 
 child_result run_child(const child_spec& spec) {
   auto argv = argv_of(spec);
+  child_environment env(spec.env);
   saved_signals saved{};
   watch_signals(saved);
 
@@ -418,7 +451,7 @@ child_result run_child(const child_spec& spec) {
   const pid_t child = fork();
   if (child == 0) {
     close(report[0]);
-    apply_env(spec.env);
+    env.install();
 #if defined(__linux__)
     close(life[1]);
     guard_command(spec, argv.data(), saved, report[1], life[0]);
@@ -470,10 +503,14 @@ std::vector<std::string> user_shell_argv(const std::string& command) {
 
 int exec_in_place(const child_spec& spec) {
   auto argv = argv_of(spec);
-  apply_env(spec.env);
+  child_environment env(spec.env);
+  char** const ours = environ;
+  env.install();
   if (spec.inherit_fd >= 0) fcntl(spec.inherit_fd, F_SETFD, 0);
   execvp(argv[0], argv.data());
-  return errno;
+  const int err = errno;
+  environ = ours;  // env's strings go with it
+  return err;
 }
 
 std::string file_key(int fd) {
