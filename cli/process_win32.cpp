@@ -22,29 +22,14 @@
 #include <vector>
 
 #include "process.hpp"
+#include "win32/win32.hpp"
 
 namespace filelock::cli {
 namespace {
 
-std::wstring widen(const std::string& text) {
-  if (text.empty()) return {};
-  const int len = static_cast<int>(text.size());
-  const int n = MultiByteToWideChar(CP_UTF8, 0, text.data(), len, nullptr, 0);
-  std::wstring out(static_cast<std::size_t>(n), L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, text.data(), len, out.data(), n);
-  return out;
-}
-
-std::string narrow(const std::wstring& text) {
-  if (text.empty()) return {};
-  const int len = static_cast<int>(text.size());
-  const int n = WideCharToMultiByte(CP_UTF8, 0, text.data(), len, nullptr, 0,
-                                    nullptr, nullptr);
-  std::string out(static_cast<std::size_t>(n), '\0');
-  WideCharToMultiByte(CP_UTF8, 0, text.data(), len, out.data(), n, nullptr,
-                      nullptr);
-  return out;
-}
+// The core's UTF-8 <-> UTF-16 conversions, the one pair in the code base.
+using filelock::detail::win32::narrow;
+using filelock::detail::win32::widen;
 
 struct handle_closer {
   void operator()(HANDLE h) const {

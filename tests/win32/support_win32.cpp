@@ -10,17 +10,12 @@
 
 #include <stdexcept>
 
+#include "win32/win32.hpp"
+
 namespace filelock::test::win {
 namespace {
 
-std::wstring widen(const std::string& s) {
-  if (s.empty()) return {};
-  const int len = static_cast<int>(s.size());
-  const int n = MultiByteToWideChar(CP_UTF8, 0, s.data(), len, nullptr, 0);
-  std::wstring out(static_cast<std::size_t>(n), L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, s.data(), len, out.data(), n);
-  return out;
-}
+using filelock::detail::win32::widen;
 
 // The C runtime's rules, written independently of cli/process_win32.cpp
 // so that the round-trip test compares two readings of the rules.
