@@ -205,40 +205,36 @@ int filelock_main(int argc, char** argv) {
     return to_int(exit_code::usage);
   }
 
-  try {
-    if (run_cmd->parsed()) {
-      auto bad = take_command(run, run_cmd->remaining(),
-                              after_dashes ? &*after_dashes : nullptr);
-      if (bad) {
-        // The words CLI11 left over start with the unknown option, if any;
-        // a likely typo of one of ours is named, otherwise the hint about
-        // `--` is what the user needs.
-        const auto& rest = run_cmd->remaining();
-        const auto near = likely_option(*run_cmd, rest.front());
-        if (near) {
-          say("run: unknown option '" + option_part(rest.front()) + "'" +
-              did_you_mean(near));
-        } else {
-          say(*bad);
-        }
-        return to_int(exit_code::usage);
+  // Exceptions from here are bugs of ours: main() reports them (exit 70).
+  if (run_cmd->parsed()) {
+    auto bad = take_command(run, run_cmd->remaining(),
+                            after_dashes ? &*after_dashes : nullptr);
+    if (bad) {
+      // The words CLI11 left over start with the unknown option, if any;
+      // a likely typo of one of ours is named, otherwise the hint about
+      // `--` is what the user needs.
+      const auto& rest = run_cmd->remaining();
+      const auto near = likely_option(*run_cmd, rest.front());
+      if (near) {
+        say("run: unknown option '" + option_part(rest.front()) + "'" +
+            did_you_mean(near));
+      } else {
+        say(*bad);
       }
-      return run_run(run);
+      return to_int(exit_code::usage);
     }
-    if (acquire_cmd->parsed()) {
-      if (is_etcd_lock(acquire.lock.path)) return acquire_etcd(acquire);
-      return run_acquire(acquire);
-    }
-    if (release_cmd->parsed()) {
-      if (is_etcd_lock(release.path)) return release_etcd(release);
-      return run_release(release);
-    }
-    if (status_cmd->parsed()) return run_status(status);
-    if (break_cmd->parsed()) return run_break_stale(breaker);
-  } catch (const std::exception& e) {
-    say(std::string("internal error: ") + e.what());
-    return to_int(exit_code::internal);
+    return run_run(run);
   }
+  if (acquire_cmd->parsed()) {
+    if (is_etcd_lock(acquire.lock.path)) return acquire_etcd(acquire);
+    return run_acquire(acquire);
+  }
+  if (release_cmd->parsed()) {
+    if (is_etcd_lock(release.path)) return release_etcd(release);
+    return run_release(release);
+  }
+  if (status_cmd->parsed()) return run_status(status);
+  if (break_cmd->parsed()) return run_break_stale(breaker);
   return to_int(exit_code::usage);
 }
 
