@@ -132,8 +132,20 @@ int run_break_stale(const break_stale_args& a) {
       if (a.json) {
         entry = report_json(rep.before);
         entry["outcome"] = outcome_name(rep.outcome);
+        json leftovers = json::array();
+        for (const auto& p : rep.leftovers) {
+          json one = json::object();
+          put_path(one, p);
+          leftovers.push_back(std::move(one));
+        }
+        entry["leftovers"] = std::move(leftovers);
       } else {
         std::cout << describe_outcome(rep, a.force) << '\n';
+        for (const auto& p : rep.leftovers) {
+          std::cout << "'" << p.string()
+                    << "': " << (a.dry_run ? "would remove" : "removed")
+                    << " a leftover of a killed process\n";
+        }
       }
     } catch (const filelock::error& err) {
       const auto code = code_for(err.operation(), err.code());

@@ -69,6 +69,7 @@ json holder_json(const holder_info& h) {
       {"since", time_or_null(h.since)},
       {"mode", to_string(h.mode)},
       {"expires", time_or_null(h.expires)},
+      {"keeper_pid", h.keeper_pid > 0 ? json(h.keeper_pid) : json(nullptr)},
   };
 }
 

@@ -36,6 +36,14 @@ struct child_spec {
   // command gone before its lease can expire, whatever the command does
   // with SIGTERM.
   std::chrono::milliseconds kill_after{0};
+  // Called with the pid of the process that could outlive filelock while
+  // the command runs (Linux: the guardian; elsewhere on POSIX: the command
+  // itself), before the command starts: a soft lock records it as its
+  // keeper, so that nobody takes the lock over while the command may still
+  // run. Returning false cancels the start (how::not_started, with
+  // start_error as set by the callee). Not called on Windows, where a job
+  // object ends the command with filelock.
+  std::function<bool(std::int64_t pid, int& start_error)> on_started;
   // The command gets SIGTERM this long after it started (zero: no limit).
   // Windows has no SIGTERM for a console program: the job is terminated
   // at once, without waiting for kill_after.

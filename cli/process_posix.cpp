@@ -135,10 +135,23 @@ std::vector<char*> argv_of(const child_spec& spec) {
   return argv;
 }
 
+// Waits for run_child's go-ahead (see child_spec::on_started); false when
+// filelock died or cancelled the start instead (EOF). Async-signal-safe.
+bool wait_for_go(int go_fd) {
+  char b = 0;
+  ssize_t n;
+  do {
+    n = read(go_fd, &b, 1);
+  } while (n < 0 && errno == EINTR);
+  close(go_fd);
+  return n == 1;
+}
+
 // In the child, between fork() and exec(): only async-signal-safe calls.
 [[noreturn]] void exec_child(const child_spec& spec, char* const* argv,
                              pid_t parent, const saved_signals& saved,
-                             int report_fd) {
+                             int report_fd, int go_fd) {
+  if (go_fd >= 0 && !wait_for_go(go_fd)) _exit(127);
 #if defined(__linux__)
   // If filelock dies, its lock dies with it; the command must not run on
   // unlocked. The check after prctl closes the race of a parent that died
@@ -239,7 +252,8 @@ void sweep_tree() {
 // kills the command's whole tree before it exits and so frees the lock.
 [[noreturn]] void guard_command(const child_spec& spec, char* const* argv,
                                 const saved_signals& saved, int report_fd,
-                                int life_fd) {
+                                int life_fd, int go_fd) {
+  if (go_fd >= 0 && !wait_for_go(go_fd)) _exit(127);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   for (int& fd : signal_pipe) close(fd);
   if (pipe(signal_pipe) != 0) _exit(127);
@@ -258,7 +272,7 @@ void sweep_tree() {
   if (command == 0) {
     close(life_fd);
     signal(kKillTree, SIG_DFL);
-    exec_child(spec, argv, me, saved, report_fd);
+    exec_child(spec, argv, me, saved, report_fd, -1);
   }
   if (command < 0) {
     const int err = errno;
@@ -447,16 +461,26 @@ child_result run_child(const child_spec& spec) {
   }
   for (int fd : life) fcntl(fd, F_SETFD, FD_CLOEXEC);
 #endif
+  // The process that could outlive us must be on record before the
+  // command starts: it waits for a byte on `go`.
+  int go[2] = {-1, -1};
+  int start_error = 0;
+  if (spec.on_started && pipe(go) != 0) start_error = errno;
+  for (int fd : go) {
+    if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
   const pid_t parent = getpid();
-  const pid_t child = fork();
+  const pid_t child = start_error != 0 ? -1 : fork();
+  if (child < 0 && start_error == 0) start_error = errno;
   if (child == 0) {
     close(report[0]);
+    if (go[1] >= 0) close(go[1]);
     env.install();
 #if defined(__linux__)
     close(life[1]);
-    guard_command(spec, argv.data(), saved, report[1], life[0]);
+    guard_command(spec, argv.data(), saved, report[1], life[0], go[0]);
 #else
-    exec_child(spec, argv.data(), parent, saved, report[1]);
+    exec_child(spec, argv.data(), parent, saved, report[1], go[0]);
 #endif
   }
 #if defined(__linux__)
@@ -465,16 +489,33 @@ child_result run_child(const child_spec& spec) {
   (void)parent;
 #endif
   close(report[1]);
-  if (child < 0) {
-    const int err = errno;
+  if (go[0] >= 0) close(go[0]);
+  if (child > 0 && spec.on_started) {
+    if (spec.on_started(child, start_error)) {
+      (void)!write(go[1], "g", 1);
+    } else if (start_error == 0) {
+      start_error = EIO;
+    }
+  }
+  if (go[1] >= 0) close(go[1]);
+  if (start_error != 0) {
+    // It gives up at the EOF on `go` without starting anything.
+    if (child > 0) waitpid(child, nullptr, 0);
+#if defined(__linux__)
+    close(life[1]);
+#endif
     close(report[0]);
     restore_signals(saved);
-    return {child_result::how::not_started, 0, err};
+    for (int& fd : signal_pipe) {
+      close(fd);
+      fd = -1;
+    }
+    return {child_result::how::not_started, 0, start_error};
   }
 
   sigset_t set = watched_set();
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
-  const int start_error = read_start_error(report[0]);
+  start_error = read_start_error(report[0]);
   close(report[0]);
   child_result result = wait_for(child, spec);
 #if defined(__linux__)

@@ -173,7 +173,22 @@ int run_command(const run_args& a, guard* held, lease_keeper* lease = nullptr) {
     if (held != nullptr) spec.inherit_fd = held->native_handle();
     return report_start_failure(a, spec.argv.front(), exec_in_place(spec));
   }
+  // The soft marker names us. Killed, we leave the command to the process
+  // that outlives us (the guardian on Linux), and the lock must stay held
+  // until that one has stopped it: it goes on record as the keeper before
+  // the command starts.
+  std::error_code keeper_failed;
+  if (held != nullptr && held->kind() == lock_kind::soft) {
+    spec.on_started = [held, &keeper_failed](std::int64_t pid, int&) {
+      held->add_keeper(pid, keeper_failed);
+      return !keeper_failed;
+    };
+  }
   const child_result r = run_child(spec);
+  if (keeper_failed) {
+    say(describe_failure("write", a.lock.path, keeper_failed));
+    return status_for(a.lock, "write", keeper_failed);
+  }
   if (r.status == child_result::how::not_started) {
     return report_start_failure(a, spec.argv.front(), r.start_error);
   }

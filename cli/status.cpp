@@ -55,6 +55,10 @@ void print_holder(std::ostream& out, const lock_report& r,
         << (r.kind == lock_kind::os ? " (process start)" : "") << '\n';
   }
   if (h.expires) out << "  expires: " << rfc3339(*h.expires) << '\n';
+  if (h.keeper_pid > 0) {
+    out << "  keeper:  pid " << h.keeper_pid
+        << " (keeps it held until the command is gone)\n";
+  }
   if (!h.command.empty()) {
     out << "  command: " << one_line(h.command) << '\n';
   }

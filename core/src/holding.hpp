@@ -27,6 +27,11 @@ class holding {
     ec = make_error_code(errc::detach_unsupported);
     return {};
   }
+  // See guard::add_keeper.
+  virtual void add_keeper(std::int64_t pid, std::error_code& ec) noexcept {
+    (void)pid;
+    ec.clear();
+  }
   // Gives this acquisition back. The guard calls it at most once.
   virtual void release(std::error_code& ec) noexcept = 0;
   // Only the OS lock differs: it closes without unlocking.

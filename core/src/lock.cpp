@@ -94,6 +94,14 @@ std::string guard::detach() {
   return token;
 }
 
+void guard::add_keeper(std::int64_t pid, std::error_code& ec) noexcept {
+  if (!holding_) {
+    ec = make_error_code(errc::not_held);
+    return;
+  }
+  holding_->add_keeper(pid, ec);
+}
+
 void guard::release() {
   std::error_code ec;
   auto p = path();

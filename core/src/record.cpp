@@ -54,22 +54,44 @@ bool read_string(const json& j, const char* key, bool required,
   return true;
 }
 
-bool read_pid(const json& j, std::int64_t& pid, std::string& error) {
-  auto it = j.find("pid");
+bool read_pid(const json& j, const char* key, std::int64_t& pid,
+              std::string& error) {
+  auto it = j.find(key);
+  const auto name = std::string("\"") + key + "\"";
   if (it == j.end() || !it->is_number_integer()) {
-    error = "no integer \"pid\" field";
+    error = "no integer " + name + " field";
     return false;
   }
   if (it->is_number_unsigned() &&
       it->get<std::uint64_t>() >
           static_cast<std::uint64_t>(
               std::numeric_limits<std::int64_t>::max())) {
-    error = "\"pid\" is out of range";
+    error = name + " is out of range";
     return false;
   }
   pid = it->get<std::int64_t>();
   if (pid <= 0) {
-    error = "\"pid\" is not positive";
+    error = name + " is not positive";
+    return false;
+  }
+  return true;
+}
+
+// "keeper": {"pid": N, "start": "..."}, optional.
+bool read_keeper(const json& j, owner_record& r, std::string& error) {
+  auto it = j.find("keeper");
+  if (it == j.end() || it->is_null()) return true;
+  if (!it->is_object()) {
+    error = "\"keeper\" is not an object";
+    return false;
+  }
+  if (!read_pid(*it, "pid", r.keeper_pid, error) ||
+      !read_string(*it, "start", false, r.keeper_start, error)) {
+    error = "in \"keeper\": " + error;
+    return false;
+  }
+  if (!r.keeper_start.empty() && !all_digits(r.keeper_start)) {
+    error = "in \"keeper\": \"start\" is not a number";
     return false;
   }
   return true;
@@ -107,7 +129,7 @@ parse_result parse_json(std::string_view text) {
 
   owner_record r;
   std::string error, since, mode;
-  bool ok = read_pid(j, r.pid, error) &&
+  bool ok = read_pid(j, "pid", r.pid, error) &&
             read_string(j, "host", true, r.host, error) &&
             read_string(j, "token", true, r.token, error) &&
             read_string(j, "start", false, r.start, error) &&
@@ -115,9 +137,13 @@ parse_result parse_json(std::string_view text) {
             read_string(j, "since", false, since, error) &&
             read_string(j, "mode", false, mode, error) &&
             read_string(j, "command", false, r.command, error) &&
-            read_lifetime(j, r, error);
-  if (ok && (r.host.empty() || r.token.empty())) {
-    error = "empty \"host\" or \"token\"";
+            read_lifetime(j, r, error) && read_keeper(j, r, error);
+  if (ok && r.host.empty()) {
+    error = "empty \"host\"";
+    ok = false;
+  }
+  if (ok && !is_token(r.token)) {
+    error = "\"token\" is not 1 to 64 letters, digits, '-' or '_'";
     ok = false;
   }
   if (ok && !r.start.empty() && !all_digits(r.start)) {
@@ -264,6 +290,12 @@ std::string to_json(const owner_record& r) {
   j["token"] = r.token;
   j["mode"] = std::string(to_string(r.mode));
   if (!r.command.empty()) j["command"] = r.command;
+  if (r.keeper_pid > 0) {
+    nlohmann::ordered_json k;
+    k["pid"] = r.keeper_pid;
+    if (!r.keeper_start.empty()) k["start"] = r.keeper_start;
+    j["keeper"] = std::move(k);
+  }
   // Invalid UTF-8 in a command line is replaced rather than refused: the
   // record must always be writable, and the command is only shown.
   return j.dump(-1, ' ', false,
@@ -288,6 +320,16 @@ parse_result parse_record(std::string_view text) {
   return parse_python(text);
 }
 
+bool is_token(std::string_view text) noexcept {
+  if (text.empty() || text.size() > 64) return false;
+  for (char c : text) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                    (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 holder_info to_holder(const owner_record& r) {
   holder_info h;
   h.pid = r.pid;
@@ -297,6 +339,7 @@ holder_info to_holder(const owner_record& r) {
   h.mode = r.mode;
   h.token = r.token;
   h.boot_id = r.boot_id;
+  h.keeper_pid = r.keeper_pid;
   return h;
 }
 

@@ -36,7 +36,17 @@ struct owner_record {
   std::string token;
   lock_mode mode = lock_mode::exclusive;
   std::string command;
+  // A process that keeps the lock held after the owner is gone, for as
+  // long as it lives (filelock run's guardian, which outlives a killed
+  // filelock just long enough to stop the command). 0 for none.
+  std::int64_t keeper_pid = 0;
+  std::string keeper_start;
 };
+
+// Whether text can be a token: it names helper files in the lock's
+// directory (claims), so a hostile marker must not be able to steer them
+// elsewhere with "/" or "..".
+bool is_token(std::string_view text) noexcept;
 
 // One JSON object on one line, newline-terminated.
 std::string to_json(const owner_record& r);

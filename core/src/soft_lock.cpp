@@ -38,15 +38,15 @@
 //        names the file step 2 read.
 //     5. unlink the claim.
 //   Never unlink-then-create, never rename over the lock path. A remover
-//   killed between steps 1 and 5 leaves its claim behind; the lock then
-//   reports an interrupted takeover, and only a forced break clears it.
+//   killed between steps 1 and 5 leaves its claim behind; the next remover
+//   that proves it gone claims again in the next generation (claim_path).
 //   Markers without a token (unknown owner, Python owner lines) are claimed
 //   under their inode number and mtime instead.
 //
-//   TODO(#3): an acquirer killed between writing its temporary file and
-//   linking it, or a remover killed between steps 4 and 5, leaves a
-//   ".<name>.<token>.tmp" or an orphaned claim file behind; they block
-//   nothing, but break-stale does not sweep them yet.
+//   An acquirer killed between writing its temporary file and linking it,
+//   or a remover killed between steps 4 and 5, leaves a
+//   ".<name>.<token>.<pid>.tmp" or an orphaned claim file behind. They block
+//   nothing; break_stale sweeps them (find_leftovers).
 #include "soft_lock.hpp"
 
 #include <algorithm>
@@ -106,9 +106,21 @@ std::string short_name(const std::filesystem::path& p) {
   return p.filename().string().substr(0, kNamePrefix);
 }
 
+// Claims of one acquisition come in generations: ".<name>.claim-<key>"
+// is the first, ".<name>.claim-<key>.<n>" the n-th ('.' is in no key).
+// A remover killed after claiming would otherwise leave the marker
+// removable by nobody but a forced break, and the lock stuck for good
+// (seen in t_sigkill_stress); the next remover instead proves that
+// claimer gone and claims the next generation, and still at most one
+// remover per generation gets through. The owner looks for the first
+// generation only: it stays until the marker is gone.
+constexpr int kClaimGenerations = 16;
+
 std::filesystem::path claim_path(const std::filesystem::path& p,
-                                 const std::string& key) {
-  return dir_of(p) / ("." + short_name(p) + ".claim-" + key);
+                                 const std::string& key, int generation = 0) {
+  auto name = "." + short_name(p) + ".claim-" + key;
+  if (generation > 0) name += "." + std::to_string(generation);
+  return dir_of(p) / name;
 }
 
 std::string seconds_text(milliseconds ms) {
@@ -126,6 +138,25 @@ struct verdict {
   std::string reason;
 };
 
+enum class fate { may_live, gone, reused };
+
+// Whether process pid (started at `start`, when known) is provably gone.
+fate fate_of(std::int64_t pid, const std::string& start) {
+  switch (platform::process_liveness(pid)) {
+    case platform::liveness::gone:
+      return fate::gone;
+    case platform::liveness::unknown:
+      return fate::may_live;
+    case platform::liveness::alive:
+      break;
+  }
+  if (!start.empty()) {
+    const auto now_start = platform::process_start(pid);
+    if (!now_start.empty() && now_start != start) return fate::reused;
+  }
+  return fate::may_live;
+}
+
 verdict judge(const owner_record& r, wall_time mtime) {
   const auto pid = std::to_string(r.pid);
   if (r.lifetime && mtime + *r.lifetime < system_clock::now()) {
@@ -137,22 +168,20 @@ verdict judge(const owner_record& r, wall_time mtime) {
   if (!r.boot_id.empty() && !this_boot().empty() && r.boot_id != this_boot()) {
     return {true, "the host has rebooted since process " + pid + " took it"};
   }
-  switch (platform::process_liveness(r.pid)) {
-    case platform::liveness::gone:
-      return {true, "process " + pid + " is gone"};
-    case platform::liveness::unknown:
-      return {};
-    case platform::liveness::alive:
-      break;
+  const auto owner = fate_of(r.pid, r.start);
+  if (owner == fate::may_live) return {};
+  const char* reused = "; its pid now belongs to another process";
+  auto why = "process " + pid + " is gone";
+  if (owner == fate::reused) why += reused;
+  if (r.keeper_pid > 0) {
+    // The keeper outlives the owner only to stop what the owner started;
+    // until it is gone too, that may still be running.
+    const auto keeper = fate_of(r.keeper_pid, r.keeper_start);
+    if (keeper == fate::may_live) return {};
+    why += ", and so is its keeper " + std::to_string(r.keeper_pid);
+    if (keeper == fate::reused) why += std::string(" (") + (reused + 2) + ")";
   }
-  if (!r.start.empty()) {
-    const auto now_start = platform::process_start(r.pid);
-    if (!now_start.empty() && now_start != r.start) {
-      return {true, "process " + pid +
-                        " is gone; its pid now belongs to another process"};
-    }
-  }
-  return {};
+  return {true, why};
 }
 
 // An unknown owner's marker (empty or garbled) made before this machine
@@ -201,57 +230,159 @@ enum class removal {
   claimed,  // step 1: someone else is removing it
 };
 
-// Who claims: the record of the remover, for a person reading the claim.
-std::string claimer_record() {
+// ".<name>.<token>.<pid>.tmp": the pid of its maker, so that a file left
+// empty by a maker killed before it wrote anything can still be judged.
+std::filesystem::path temp_path(const std::filesystem::path& p,
+                                const std::string& token) {
+  return dir_of(p) / ("." + short_name(p) + "." + token + "." +
+                      std::to_string(platform::current_pid()) + ".tmp");
+}
+
+// Who claims: the remover's record, by which the next remover judges
+// whether it was killed at work.
+owner_record claimer_record() {
   owner_record me;
   me.pid = platform::current_pid();
   me.start = platform::process_start(me.pid);
   me.boot_id = this_boot();
   me.host = this_host();
   me.since = system_clock::now();
-  me.token = "claim";
-  return to_json(me);
+  me.token = platform::new_token();
+  return me;
+}
+
+// Creates the claim c, EEXIST when it exists. Published like a marker (a
+// complete temporary file hard-linked into place), never written in
+// place: a remover killed between creating a claim and writing its record
+// would leave an empty claim, which nobody can prove abandoned, and the
+// lock stuck (seen in t_sigkill_stress).
+bool create_claim(const std::filesystem::path& lock,
+                  const std::filesystem::path& c, platform::failure& why) {
+  const auto me = claimer_record();
+  if (me.token.empty()) {
+    why = {"create", std::make_error_code(std::errc::io_error)};
+    return false;
+  }
+  const auto temp = temp_path(lock, me.token);
+  auto f =
+      platform::write_new_file(temp, to_json(me), std::nullopt, false, why);
+  if (!f.valid()) {
+    if (why.operation != "write") return false;
+    // A full disk must not keep an owner from releasing: an empty claim
+    // needs no data blocks (at the price of the risk above).
+    f = platform::write_new_file(c, {}, std::nullopt, false, why);
+    return f.valid();
+  }
+  std::error_code ec;
+  const auto published = platform::publish(f, temp, c, ec);
+  std::error_code ignored;
+  platform::remove_file(temp, ignored);
+  switch (published) {
+    case platform::publish_status::linked:
+      return true;
+    case platform::publish_status::exists:
+      why = {"create", std::make_error_code(std::errc::file_exists)};
+      return false;
+    case platform::publish_status::failed:
+      why = {"create", ec};
+      return false;
+  }
+  return false;
+}
+
+enum class claimer { gone, may_be_alive, vanished };
+
+// Judges the remover that made a claim by the record it wrote in it, as a
+// marker's owner is judged. An empty claim (being written, or made on a
+// full disk) may be anyone's.
+claimer judge_claimer(const std::filesystem::path& claim) {
+  platform::marker_state m;
+  platform::failure why;
+  switch (platform::read_marker(claim, m, why)) {
+    case platform::read_status::missing:
+      return claimer::vanished;
+    case platform::read_status::failed:
+      throw error(why.operation, claim, why.code);
+    case platform::read_status::ok:
+      break;
+  }
+  const auto parsed = parse_record(m.content);
+  if (!parsed.record) return claimer::may_be_alive;
+  return judge(*parsed.record, m.mtime).stale ? claimer::gone
+                                              : claimer::may_be_alive;
+}
+
+// Step 1: claims the acquisition named `key`, in the first generation
+// whose claimer is not provably gone. Returns the generation, or -1 when
+// a live remover is on it.
+int claim(const std::filesystem::path& path, const std::string& key) {
+  int generation = 0;
+  for (int tries = 0;
+       generation < kClaimGenerations && tries < 4 * kClaimGenerations;
+       ++tries) {
+    const auto c = claim_path(path, key, generation);
+    platform::failure why;
+    if (create_claim(path, c, why)) return generation;
+    if (why.code != std::errc::file_exists) {
+      throw error(why.operation, c, why.code);
+    }
+    switch (judge_claimer(c)) {
+      case claimer::gone:
+        ++generation;
+        break;
+      case claimer::vanished:
+        break;  // it finished meanwhile: this generation again
+      case claimer::may_be_alive:
+        return -1;
+    }
+  }
+  return -1;
+}
+
+// Removes the claims of `key` from `generation` down to the first.
+void drop_claims(const std::filesystem::path& path, const std::string& key,
+                 int generation) noexcept {
+  try {
+    for (int g = generation; g >= 0; --g) {
+      std::error_code ec;
+      platform::remove_file(claim_path(path, key, g), ec);
+    }
+  } catch (...) {
+    // Only allocation can throw here; a leftover claim is swept later.
+  }
 }
 
 // The algorithm in the comment at the top of this file.
 removal remove_marker(const std::filesystem::path& path,
                       const soft_view& judged,
                       bool (*still_removable)(const soft_view&)) {
-  const auto claim = claim_path(path, claim_key(judged));
-  platform::failure why;
-  auto c = platform::write_new_file(claim, claimer_record(), std::nullopt,
-                                    false, why);
-  if (!c.valid() && why.operation == "write") {
-    // A full disk must not keep an owner from releasing: the claimer's
-    // record is only for people, and an empty file needs no data blocks.
-    c = platform::write_new_file(claim, {}, std::nullopt, false, why);
-  }
-  if (!c.valid()) {
-    if (why.code == std::errc::file_exists) return removal::claimed;
-    throw error(why.operation, claim, why.code);
-  }
-  c.close();
+  const auto key = claim_key(judged);
+  const int generation = claim(path, key);
+  if (generation < 0) return removal::claimed;
 
-  std::error_code ec;
-  auto give_up = [&](removal r) {
-    platform::remove_file(claim, ec);
-    return r;
-  };
   soft_view now;
   try {
     now = look_soft(path, true);
   } catch (...) {
-    give_up(removal::changed);
+    drop_claims(path, key, generation);
     throw;
   }
-  if (!same_acquisition(judged, now)) return give_up(removal::changed);
+  // Not the judged marker any more: every claim on it is moot.
+  if (!same_acquisition(judged, now)) {
+    drop_claims(path, key, generation);
+    return removal::changed;
+  }
   if (still_removable && !still_removable(now)) {
-    return give_up(removal::refused);
+    // Earlier generations' claimers are gone, but their claims still tell
+    // the owner that its marker was judged stale.
+    std::error_code ec;
+    platform::remove_file(claim_path(path, key, generation), ec);
+    return removal::refused;
   }
 
+  std::error_code ec;
   platform::remove_file(path, ec);
-  std::error_code claim_ec;
-  platform::remove_file(claim, claim_ec);
+  drop_claims(path, key, generation);
   if (ec) throw error("remove", path, ec);
   return removal::removed;
 }
@@ -276,6 +407,7 @@ struct soft_entry {
   std::string token;
   std::int64_t pid = 0;
   bool joinable = true;
+  bool flush = true;  // see must_flush
   std::map<owner_id, unsigned> counts;
 };
 
@@ -340,6 +472,26 @@ class soft_holding final : public holding {
     std::lock_guard lk(soft_table::instance().mutex);
     drop_count();
     return entry_->token;
+  }
+
+  void add_keeper(std::int64_t pid, std::error_code& ec) noexcept override {
+    ec.clear();
+    try {
+      std::lock_guard lk(soft_table::instance().mutex);
+      auto& rec = *entry_->mine.parsed.record;
+      rec.keeper_pid = pid;
+      rec.keeper_start = platform::process_start(pid);
+      // In place, on our own inode: a reader catching it half-written sees
+      // an unknown owner, which counts as held; after a takeover the inode
+      // is no longer the marker and the write touches nobody.
+      platform::failure why;
+      if (!platform::rewrite_file(entry_->file, to_json(rec), entry_->flush,
+                                  why)) {
+        ec = why.code;
+      }
+    } catch (...) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+    }
   }
 
   void release(std::error_code& ec) noexcept override {
@@ -456,8 +608,7 @@ class attempt {
 };
 
 bool attempt::prepare(acquire_result& out) {
-  temp_ =
-      dir_of(r_.path) / ("." + short_name(r_.path) + "." + rec_.token + ".tmp");
+  temp_ = temp_path(r_.path, rec_.token);
   platform::failure why;
   flush_ = must_flush(r_.path);
   file_ = platform::write_new_file(temp_, to_json(rec_), r_.options.file_mode,
@@ -511,6 +662,7 @@ bool attempt::publish_once(acquire_result& out) {
   e->token = rec_.token;
   e->pid = platform::current_pid();
   e->joinable = !r_.options.owner_pid;
+  e->flush = flush_;
   e->counts[r_.owner] = 1;
   e->mine.present = true;
   e->mine.marker.id = e->id;
@@ -576,9 +728,14 @@ bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
     timeout = std::min(timeout, std::max(left, milliseconds(1)));
   }
   // A holder on this host and boot that dies wakes us at once.
+  // Its keeper, once the owner is gone: watching a dead process would
+  // wake us at once, again and again.
   if (seen.parsed.record && seen.parsed.record->host == this_host() &&
       seen.parsed.record->boot_id == this_boot()) {
-    watch_.watch_process(seen.parsed.record->pid);
+    const auto& rec = *seen.parsed.record;
+    const bool owner_gone =
+        rec.keeper_pid > 0 && fate_of(rec.pid, rec.start) != fate::may_live;
+    watch_.watch_process(owner_gone ? rec.keeper_pid : rec.pid);
   }
   waited_ = true;
   switch (watch_.wait(timeout, r_.stop)) {
@@ -619,6 +776,90 @@ acquire_result attempt::run() {
     }
     if (wait_for_change(seen, out)) return out;
   }
+}
+
+// What killed processes leave beside the lock at path (see break_report::
+// leftovers), given the marker as it is now:
+//   - a temporary file whose maker is provably gone: by the pid in its
+//     name, on a local filesystem (on a network one the pid may be another
+//     host's); by the owner record in it otherwise, whose owner may outlive
+//     the maker (filelock acquire's shell): such a file stays until that
+//     one is gone too; and one still empty a minute after it was made (a
+//     live maker writes at once; one stopped that long only fails to link
+//     it);
+//   - a claim whose maker is provably gone (by the record in it) and whose
+//     marker is gone too: a remover still at work on a marker finds it
+//     changed and gives up by itself.
+// Lock names of kNamePrefix bytes or more are cut in helper names and
+// could match another lock's helpers: they are not swept.
+constexpr auto kUnwrittenTemp = minutes(1);
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(),
+                                   [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool leftover(const std::filesystem::path& file, bool is_claim,
+              const std::string& token, std::int64_t maker, bool local) {
+  if (!is_claim && local && maker > 0 &&
+      platform::process_liveness(maker) == platform::liveness::gone) {
+    return true;
+  }
+  platform::marker_state m;
+  platform::failure why;
+  if (platform::read_marker(file, m, why) != platform::read_status::ok) {
+    return false;
+  }
+  const auto parsed = parse_record(m.content);
+  if (!parsed.record) {
+    return !is_claim && m.content.empty() &&
+           m.mtime + kUnwrittenTemp < system_clock::now();
+  }
+  if (!is_claim && parsed.record->token != token) return false;
+  return judge(*parsed.record, m.mtime).stale;
+}
+
+std::vector<std::filesystem::path> find_leftovers(
+    const std::filesystem::path& path, const soft_view& now) {
+  std::vector<std::filesystem::path> out;
+  const auto name = path.filename().string();
+  if (name.size() >= kNamePrefix) return out;
+  const auto dot = "." + name + ".";
+  const auto claim_prefix = dot + "claim-";
+  const std::string current = now.present ? claim_key(now) : std::string();
+  const bool local = !platform::is_network_filesystem(dir_of(path));
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir_of(path), ec);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const auto file = it->path().filename().string();
+    if (file.compare(0, dot.size(), dot) != 0) continue;
+    const bool is_claim =
+        file.compare(0, claim_prefix.size(), claim_prefix) == 0;
+    std::string key;
+    std::int64_t maker = 0;
+    if (is_claim) {
+      key = file.substr(claim_prefix.size());
+      key = key.substr(0, key.find('.'));  // the generation's suffix
+    } else if (file.size() > dot.size() + 4 &&
+               file.compare(file.size() - 4, 4, ".tmp") == 0) {
+      key = file.substr(dot.size(), file.size() - dot.size() - 4);
+      const auto sep = key.rfind('.');
+      if (sep == std::string::npos || !all_digits(key.substr(sep + 1)) ||
+          key.size() - sep > 19) {
+        continue;
+      }
+      maker = std::stoll(key.substr(sep + 1));
+      key.resize(sep);
+      if (!is_token(key)) continue;
+    } else {
+      continue;
+    }
+    if (key.empty() || key == current) continue;
+    if (leftover(it->path(), is_claim, key, maker, local)) {
+      out.push_back(it->path());
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -723,6 +964,26 @@ break_report break_stale(const std::filesystem::path& path,
     }
     return out;
   }
+  // Swept after the marker has been dealt with, so that a claim of the
+  // marker just removed goes too.
+  struct sweep {
+    const std::filesystem::path& path;
+    const break_options& options;
+    break_report& out;
+    ~sweep() {
+      try {
+        out.leftovers = find_leftovers(path, look_soft(path));
+        if (options.dry_run) return;
+        std::erase_if(out.leftovers, [](const std::filesystem::path& p) {
+          std::error_code ec;
+          return !platform::remove_file(p, ec);
+        });
+      } catch (...) {
+        // Leftovers block nothing: a failure here must not hide the
+        // outcome of the break itself.
+      }
+    }
+  } at_end{path, options, out};
   for (int round = 0;; ++round) {
     const auto view = look_soft(path, true);
     out.before = inspect(path, options.kind);
@@ -765,10 +1026,13 @@ break_report break_stale(const std::filesystem::path& path,
           "it (a forced break clears that)";
       return out;
     }
-    // Forced: clear whatever claim is there, once, and try again.
-    std::error_code ec;
-    platform::remove_file(claim_path(path, claim_key(view)), ec);
-    if (ec) throw error("remove", claim_path(path, claim_key(view)), ec);
+    // Forced: clear whatever claims are there, once, and try again.
+    for (int g = kClaimGenerations - 1; g >= 0; --g) {
+      const auto c = claim_path(path, claim_key(view), g);
+      std::error_code ec;
+      platform::remove_file(c, ec);
+      if (ec) throw error("remove", c, ec);
+    }
   }
 }
 

@@ -1,9 +1,11 @@
 # Processes killed with SIGKILL at random moments while they take, hold and
 # release a lock, with six workers contending all the while:
-#  - OS lock: filelock alone is killed, so only its guardian stands between
-#    the command and a free lock;
-#  - soft lock: a run's whole process group is killed at once (a crash, the
-#    OOM killer, a cron job's session torn down), so its marker is left
+#  - OS lock and soft lock, filelock alone killed: only its guardian stands
+#    between the command and a free lock (for the soft lock, as the
+#    marker's keeper), and killed waiters and removers leave their claims
+#    and temporary files behind, which must not stick the lock;
+#  - soft lock, a run's whole process group killed at once (a crash, the
+#    OOM killer, a cron job's session torn down): its marker is left
 #    behind and must be found stale and taken over.
 # After each: no two holders ever (a critical section that logs its steps,
 # checked for interleaving), no completed update lost, and the lock not
@@ -98,7 +100,7 @@ stress nolock none 1
 check "self-check: without a lock, sections overlap" \
   test -n "$(overlaps "$T/log")"
 
-for mode in os:alone soft:group; do
+for mode in os:alone soft:alone soft:group; do
   kind=${mode%%:*}
   how=${mode#*:}
   rm -f "$L"
@@ -122,6 +124,12 @@ for mode in os:alone soft:group; do
   capture "$FL" run --kind "$kind" -w 10 "$L" -- true
   check_rc "$kind: the lock is not stuck after the kills" 0
   check_below "$kind: ... and is had at once" 5 "$ELAPSED"
+  if [ "$kind" = soft ]; then
+    # What the killed left beside the lock, all of it provably dead now.
+    "$FL" break-stale "$L" >/dev/null
+    check_eq "$kind, killed $how: break-stale sweeps every leftover" "" \
+      "$(cd "$T" && ls -A | grep -F ".$(basename "$L")." | head -n 3)"
+  fi
 done
 
 finish

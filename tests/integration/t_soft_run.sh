@@ -29,7 +29,7 @@ kill -KILL "$PID_h2"
 wait "$PID_h2" 2>/dev/null
 capture "$FL" run -v -w 5 --kind soft "$L" -- true
 check_rc "the lock of a killed holder is taken over" 0
-check_grep "... and says why" "$T/err" "is stale (process $PID_h2 is gone)"
+check_grep "... and says why" "$T/err" "is stale (process $PID_h2 is gone, and so is its keeper "
 check "... and released" test ! -e "$L"
 
 # ------------------------------------ a heartbeat outlives the lifetime

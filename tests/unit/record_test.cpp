@@ -89,6 +89,49 @@ TEST_CASE("garbage, truncated and mistyped records are refused") {
   }
 }
 
+TEST_CASE(
+    "a keeper survives the round trip, and a bad one refuses the record") {
+  auto r = sample();
+  r.keeper_pid = 4243;
+  r.keeper_start = "8812346";
+  const auto text = to_json(r);
+  CHECK(text.find("\"keeper\":{\"pid\":4243,\"start\":\"8812346\"}") !=
+        std::string::npos);
+  auto parsed = parse_record(text);
+  REQUIRE(parsed.record);
+  CHECK(parsed.record->keeper_pid == 4243);
+  CHECK(parsed.record->keeper_start == "8812346");
+  CHECK(parse_record(to_json(sample())).record->keeper_pid == 0);
+
+  const std::string head =
+      "{\"filelock\":1,\"pid\":5,\"host\":\"h\",\"token\":\"t\",";
+  for (auto keeper :
+       {"\"keeper\":5}", "\"keeper\":{}}", "\"keeper\":{\"pid\":0}}",
+        "\"keeper\":{\"pid\":5,\"start\":\"x\"}}"}) {
+    CAPTURE(keeper);
+    auto bad = parse_record(head + keeper);
+    CHECK_FALSE(bad.record);
+    CHECK(bad.error.find("keeper") != std::string::npos);
+  }
+}
+
+TEST_CASE("a token that could steer helper files elsewhere is refused") {
+  // Claims are named after the token, beside the lock: "/" or ".." in it
+  // would put them in another directory.
+  for (auto token : {"../../etc/x", "a/b", "a.b", "", " t",
+                     "0123456789012345678901234567890123456789012345678901234"
+                     "5678901234"}) {
+    CAPTURE(token);
+    auto r = sample();
+    r.token = token;
+    auto parsed = parse_record(to_json(r));
+    CHECK_FALSE(parsed.record);
+    CHECK(parsed.error.find("token") != std::string::npos);
+  }
+  CHECK(filelock::detail::is_token("5b7c0000-0000-4000-8000-000000000002"));
+  CHECK(filelock::detail::is_token("A_z-9"));
+}
+
 TEST_CASE("a record larger than 64 KiB is refused unread") {
   auto r = sample();
   r.command = std::string(70 * 1024, 'x');

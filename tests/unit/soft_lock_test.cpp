@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -70,6 +71,14 @@ pid_t dead_pid() {
   if (pid == 0) _exit(0);
   waitpid(pid, nullptr, 0);
   return pid;
+}
+
+// Leaves at path the marker of a process that has died; returns its record.
+filelock::detail::owner_record dead_owners_marker(const fs::path& path) {
+  auto r = my_record();
+  r.pid = dead_pid();
+  write_file(path, filelock::detail::to_json(r));
+  return r;
 }
 
 // Runs fn in a child process; returns its exit status.
@@ -184,9 +193,7 @@ TEST_CASE("a shared soft lock is refused, not silently made exclusive") {
 TEST_CASE("a marker whose process is gone is stale and taken over") {
   temp_dir dir;
   const auto path = dir / "x.lock";
-  auto r = my_record();
-  r.pid = dead_pid();
-  write_file(path, filelock::detail::to_json(r));
+  const auto r = dead_owners_marker(path);
 
   auto rep = filelock::inspect(path);
   CHECK(rep.state == lock_state::stale);
@@ -196,6 +203,51 @@ TEST_CASE("a marker whose process is gone is stale and taken over") {
   auto g = lock.try_acquire();
   REQUIRE(g);
   CHECK(filelock::inspect(path).holders.at(0).pid == getpid());
+}
+
+TEST_CASE("a dead owner's marker is held while its keeper lives") {
+  temp_dir dir;
+  const auto path = dir / "x.lock";
+  auto r = my_record();
+  r.pid = dead_pid();
+  r.keeper_pid = getpid();
+  r.keeper_start = platform::process_start(getpid());
+  write_file(path, filelock::detail::to_json(r));
+
+  auto rep = filelock::inspect(path);
+  CHECK(rep.state == lock_state::held);
+  REQUIRE(rep.holders.size() == 1);
+  CHECK(rep.holders[0].keeper_pid == getpid());
+  file_lock lock(path, soft());
+  CHECK_FALSE(lock.try_acquire());
+
+  r.keeper_pid = dead_pid();
+  r.keeper_start.clear();
+  write_file(path, filelock::detail::to_json(r));
+  rep = filelock::inspect(path);
+  CHECK(rep.state == lock_state::stale);
+  CHECK(rep.stale_reason == "process " + std::to_string(r.pid) +
+                                " is gone, and so is its keeper " +
+                                std::to_string(r.keeper_pid));
+  CHECK(lock.try_acquire());
+}
+
+TEST_CASE("add_keeper puts the keeper in the record a waiter judges") {
+  temp_dir dir;
+  const auto path = dir / "x.lock";
+  file_lock lock(path, soft());
+  auto g = lock.acquire();
+  const pid_t keeper = dead_pid();
+  std::error_code ec;
+  g.add_keeper(keeper, ec);
+  REQUIRE_FALSE(ec);
+  const auto parsed = filelock::detail::parse_record(slurp(path));
+  REQUIRE(parsed.record);
+  CHECK(parsed.record->keeper_pid == keeper);
+  CHECK(parsed.record->pid == getpid());
+  CHECK(g.is_intact(ec));
+  g.release();
+  CHECK_FALSE(fs::exists(path));
 }
 
 TEST_CASE("a live pid with another start time is a reused pid: stale") {
@@ -632,9 +684,7 @@ TEST_CASE(
     "only a forced break clears it") {
   temp_dir dir;
   const auto path = dir / "x.lock";
-  auto r = my_record();
-  r.pid = dead_pid();
-  write_file(path, filelock::detail::to_json(r));
+  const auto r = dead_owners_marker(path);
   const auto claim = dir / (".x.lock.claim-" + r.token);
   write_file(claim, "");
 
@@ -700,9 +750,9 @@ bool aba_done = false;
 
 // Stands in for what other processes can do between a breaker's judgment
 // and its claim: another remover finishes (marker and claim gone) and a
-// newcomer takes the lock.
+// newcomer takes the lock. A breaker's first temporary file is its claim's.
 int open_after_a_takeover(const char* path, int flags, mode_t mode) {
-  if (!aba_done && std::string(path).find(".claim-") != std::string::npos) {
+  if (!aba_done && std::string_view(path).ends_with(".tmp")) {
     aba_done = true;
     unlink(aba_path.c_str());
     const int fd = filelock::detail::sys::real_calls().open(
@@ -737,4 +787,116 @@ TEST_CASE(
   CHECK(outcome == break_outcome::lost_race);
   CHECK(slurp(path) == aba_replacement);
   CHECK(filelock::inspect(path).state == lock_state::held);
+}
+
+namespace {
+
+// A claim file as a remover with that pid would leave it.
+void write_claim(const fs::path& claim, pid_t pid) {
+  auto r = my_record();
+  r.pid = pid;
+  r.start.clear();
+  write_file(claim, filelock::detail::to_json(r));
+}
+
+fs::path claim_of(const fs::path& lock, const std::string& token,
+                  const std::string& generation = "") {
+  return lock.parent_path() /
+         ("." + lock.filename().string() + ".claim-" + token + generation);
+}
+
+}  // namespace
+
+TEST_CASE("a remover killed after its claim does not stick the lock") {
+  temp_dir dir;
+  const auto path = dir / "x.lock";
+  const auto r = dead_owners_marker(path);
+  // Killed mid-removal, twice over: two generations of dead claimers.
+  write_claim(claim_of(path, r.token), dead_pid());
+  write_claim(claim_of(path, r.token, ".1"), dead_pid());
+
+  file_lock lock(path, soft());
+  auto g = lock.try_acquire();
+  REQUIRE(g);
+  CHECK(filelock::inspect(path).holders.at(0).pid == getpid());
+  CHECK_FALSE(fs::exists(claim_of(path, r.token)));
+  CHECK_FALSE(fs::exists(claim_of(path, r.token, ".1")));
+  CHECK_FALSE(fs::exists(claim_of(path, r.token, ".2")));
+}
+
+TEST_CASE("a live remover's claim, or an empty one, is waited for") {
+  temp_dir dir;
+  const auto path = dir / "x.lock";
+  const auto r = dead_owners_marker(path);
+  const auto claim = claim_of(path, r.token);
+
+  for (bool empty : {false, true}) {
+    CAPTURE(empty);
+    if (empty) {
+      write_file(claim, "");
+    } else {
+      write_claim(claim, getpid());
+    }
+    file_lock lock(path, soft());
+    CHECK_FALSE(lock.try_acquire());
+    CHECK(filelock::break_stale(path).outcome == break_outcome::lost_race);
+    CHECK(fs::exists(path));
+    CHECK(fs::exists(claim));
+  }
+  filelock::break_options force;
+  force.force = true;
+  CHECK(filelock::break_stale(path, force).outcome == break_outcome::removed);
+  CHECK_FALSE(fs::exists(path));
+  CHECK_FALSE(fs::exists(claim));
+}
+
+TEST_CASE("break-stale sweeps only the leftovers of processes that are gone") {
+  temp_dir dir;
+  const auto path = dir / "x.lock";
+  const std::string dot = ".x.lock.";
+  auto rec = [](pid_t pid) {
+    auto r = my_record();
+    r.pid = pid;
+    r.start.clear();
+    return r;
+  };
+  const auto dead = dead_pid();
+  const auto me = std::to_string(getpid());
+  // Unpublished records: a dead maker's (by its name, even empty), a live
+  // one's, a live maker's for a dead owner (filelock acquire's shell).
+  const auto dead_temp = rec(dead);
+  write_file(
+      dir / (dot + dead_temp.token + "." + std::to_string(dead) + ".tmp"), "");
+  const auto live_temp = rec(getpid());
+  write_file(dir / (dot + live_temp.token + "." + me + ".tmp"),
+             filelock::detail::to_json(live_temp));
+  const auto orphan_temp = rec(dead);
+  write_file(dir / (dot + orphan_temp.token + "." + me + ".tmp"),
+             filelock::detail::to_json(orphan_temp));
+  // Claims of markers long gone: a dead remover's and a live one's.
+  write_claim(claim_of(path, platform::new_token()), dead);
+  const auto live_claim = claim_of(path, platform::new_token());
+  write_claim(live_claim, getpid());
+  // Another lock's, whose name starts the same.
+  const auto other = dir / (".x.lock.d." + platform::new_token() + "." +
+                            std::to_string(dead) + ".tmp");
+  write_file(other, "");
+
+  filelock::break_options dry;
+  dry.dry_run = true;
+  auto rep = filelock::break_stale(path, dry);
+  CHECK(rep.outcome == break_outcome::nothing_to_do);
+  CHECK(rep.leftovers.size() == 3);
+  rep = filelock::break_stale(path);
+  CHECK(rep.leftovers.size() == 3);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    left.push_back(e.path().filename().string());
+  }
+  std::sort(left.begin(), left.end());
+  std::vector<std::string> want = {other.filename().string(),
+                                   live_claim.filename().string(),
+                                   dot + live_temp.token + "." + me + ".tmp"};
+  std::sort(want.begin(), want.end());
+  CHECK(left == want);
 }

@@ -15,8 +15,11 @@
 //
 //   "start" is the owner process's start time as the kernel counts it
 //   (Linux: field 22 of /proc/PID/stat); "lifetime" (seconds) is present
-//   only for a lease. The lease is renewed by touching the file's mtime
-//   (guard::refresh), so the record itself is never rewritten.
+//   only for a lease. "keeper" ({"pid":N,"start":"..."}, optional) names a
+//   process that keeps the lock held after the owner is gone, for as long
+//   as it lives (guard::add_keeper; filelock run's guardian). The lease is
+//   renewed by touching the file's mtime (guard::refresh), so the record itself
+//   is never rewritten.
 //
 //   The record is published complete or not at all: it is written to a
 //   temporary file in the same directory and hard-linked into place. A
@@ -34,7 +37,8 @@
 //
 // WHEN A SOFT LOCK IS STALE (conservative: provably dead, never guessed)
 //   - the record names this host and this boot (same boot id), and its pid
-//     is gone, or is alive with another start time (the pid was reused);
+//     is gone, or is alive with another start time (the pid was reused),
+//     and so is its keeper if it names one;
 //   - the record names this host and another boot id (the host rebooted);
 //   - it has a lifetime and its last refresh (the file's mtime) is older
 //     than that: a lease the holder chose, which ends even if the holder is
@@ -66,9 +70,16 @@
 //   soft_lock.cpp for the algorithm and the race each step closes), so that
 //   with any number of acquirers and breakers racing, a marker is removed
 //   at most once and never after it has been replaced. Claim files are
-//   named ".<lock name>.claim-<token>"; one left behind by a breaker killed
-//   mid-removal makes the lock report stale with an interrupted takeover,
-//   which a forced break clears.
+//   named ".<lock name>.claim-<token>[.<n>]" and hold the remover's own
+//   record. One left behind by a remover killed mid-removal is superseded
+//   by the next remover once its maker is provably gone (same rules as for
+//   an owner); a claim by a process on another host, or an empty one,
+//   makes the lock report stale with a takeover under way, which only a
+//   forced break clears. break_stale() also sweeps what killed processes
+//   leave beside the lock: an acquirer's unpublished record
+//   (".<lock name>.<token>.<pid>.tmp") and claims on markers already gone, when
+//   their makers are provably gone (lock names under 100 bytes only: longer
+//   ones are cut in helper names and could match another lock's).
 //
 // WAITING
 //   On Linux a soft waiter watches the directory with inotify and wakes the
@@ -163,6 +174,10 @@ std::string_view to_string(break_outcome outcome) noexcept;
 struct break_report {
   lock_report before;  // what was judged
   break_outcome outcome = break_outcome::nothing_to_do;
+  // Soft locks: helper files that processes killed mid-way left next to
+  // the lock (an acquirer's unpublished record, a remover's claim), whose
+  // makers are provably gone: removed, or on a dry run, to be removed.
+  std::vector<std::filesystem::path> leftovers;
 };
 
 // Removes the soft lock at path if it is stale (or, with force, whatever

@@ -91,6 +91,9 @@ struct holder_info {
   std::string token;
   std::string boot_id;
   std::optional<std::chrono::system_clock::time_point> expires;
+  // Soft locks: a process that keeps the lock held after the owner is
+  // gone, for as long as it lives (see guard::add_keeper); 0 for none.
+  std::int64_t keeper_pid = 0;
 };
 
 struct lock_options {
@@ -182,6 +185,15 @@ class guard {
   // empty and error(errc::detach_unsupported) for an OS lock, which the
   // kernel would drop with the process anyway.
   std::string detach();
+
+  // Soft locks only: process pid keeps the lock held after this process
+  // is gone, for as long as pid lives; the lock is stale only once both
+  // are. For a helper that outlives its parent on purpose (filelock run's
+  // guardian, which stops the command when filelock is killed and must
+  // not see the lock taken over before it has). Rewrites the marker's
+  // owner record in place. The ec form never throws; for other kinds it
+  // does nothing: their holders' descriptors already keep them.
+  void add_keeper(std::int64_t pid, std::error_code& ec) noexcept;
 
   void release();
   void release(std::error_code& ec) noexcept;
