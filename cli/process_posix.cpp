@@ -178,38 +178,77 @@ bool wait_for_go(int go_fd) {
 // parent-death signal) and leave what it started running unlocked.
 constexpr int kKillTree = SIGUSR1;
 
-void kill_descendants(pid_t root) {
-  // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and
-  // parentheses, so read from the last ')'.
-  std::vector<std::pair<pid_t, pid_t>> parent_of;
-  if (DIR* d = opendir("/proc")) {
-    while (dirent* e = readdir(d)) {
-      const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-      if (pid <= 0) continue;
-      std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-      std::string line;
-      std::getline(in, line);
-      const auto close = line.rfind(')');
-      if (close == std::string::npos) continue;
-      std::istringstream rest(line.substr(close + 1));
-      std::string state;
-      pid_t ppid = 0;
-      rest >> state >> ppid;
-      parent_of.emplace_back(pid, ppid);
-    }
-    closedir(d);
+// The guardian is a forked child of a process that may have threads (etcd's
+// lease thread), so until it exits it may only make async-signal-safe
+// calls: an allocator lock held by another thread at the fork would hang
+// it, and the command with it. Hence no opendir, no streams, no strings:
+// raw getdents64 and read into fixed buffers.
+struct proc_link {
+  pid_t pid;
+  pid_t ppid;
+};
+// Static, so touched only in the guardian. A table that overflows leaves
+// the rest for the next sweep, which sweep_tree runs until nothing is left.
+proc_link proc_links[1 << 15];
+
+// The parent pid in /proc/PID/stat ("pid (comm) state ppid ..."; comm may
+// hold spaces and parentheses, so read from the last ')'); 0 if unreadable.
+pid_t ppid_from_proc(const char* pid_name) {
+  char path[64] = "/proc/";
+  std::size_t n = std::strlen(path);
+  for (const char* c = pid_name; *c != '\0' && n < sizeof path - 6; ++c) {
+    path[n++] = *c;
   }
-  auto ppid = [&](pid_t pid) {
-    for (const auto& [p, pp] : parent_of) {
-      if (p == pid) return pp;
+  std::memcpy(path + n, "/stat", 6);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  const ssize_t got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  buf[got] = '\0';
+  const char* close_paren = std::strrchr(buf, ')');
+  if (close_paren == nullptr) return 0;
+  const char* p = close_paren + 1;
+  while (*p == ' ') ++p;
+  while (*p != '\0' && *p != ' ') ++p;  // the state
+  while (*p == ' ') ++p;
+  pid_t ppid = 0;
+  for (; *p >= '0' && *p <= '9'; ++p) ppid = ppid * 10 + (*p - '0');
+  return ppid;
+}
+
+void kill_descendants(pid_t root) {
+  std::size_t count = 0;
+  const int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    alignas(8) char buf[8192];
+    ssize_t got;
+    while (count < std::size(proc_links) &&
+           (got = getdents64(dir, buf, sizeof buf)) > 0) {
+      for (ssize_t off = 0; off < got && count < std::size(proc_links);) {
+        const auto* e = reinterpret_cast<const dirent64*>(buf + off);
+        off += e->d_reclen;
+        pid_t pid = 0;
+        const char* c = e->d_name;
+        for (; *c >= '0' && *c <= '9'; ++c) pid = pid * 10 + (*c - '0');
+        if (*c != '\0' || pid <= 0) continue;
+        proc_links[count++] = {pid, ppid_from_proc(e->d_name)};
+      }
+    }
+    close(dir);
+  }
+  auto ppid = [count](pid_t pid) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (proc_links[i].pid == pid) return proc_links[i].ppid;
     }
     return pid_t{0};
   };
-  for (const auto& [pid, pp] : parent_of) {
-    pid_t up = pp;
+  for (std::size_t i = 0; i < count; ++i) {
+    pid_t up = proc_links[i].ppid;
     for (int depth = 0; up > 1 && depth < 4096; ++depth, up = ppid(up)) {
       if (up == root) {
-        kill(pid, SIGKILL);
+        kill(proc_links[i].pid, SIGKILL);
         break;
       }
     }
