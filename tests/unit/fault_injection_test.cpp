@@ -74,6 +74,21 @@ TEST_CASE("EINTR from open and flock is retried, not reported") {
   CHECK(try_once(dir / "b.lock").acquired());
 }
 
+TEST_CASE("C13: ESTALE from open means the file changed: opened again") {
+  temp_dir dir;
+  inject guard;
+  fail_errno = ESTALE;
+  fail_count = 2;
+  sys::calls().open = failing_open;
+  CHECK(try_once(dir / "a.lock").acquired());
+  CHECK(fail_count < 0);
+  // Every time: given up after a bound, with the reason.
+  fail_count = 1000;
+  const auto r = try_once(dir / "b.lock");
+  CHECK(r.status == acquire_status::failed);
+  CHECK(r.error == std::error_code(ESTALE, std::system_category()));
+}
+
 TEST_CASE("a failing open is reported with its reason and creates nothing") {
   for (int e : {EIO, EACCES, ENAMETOOLONG}) {
     temp_dir dir;

@@ -88,6 +88,7 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
   // Bounded: each round either opens, or sees the file vanish between our
   // two opens (ENOENT, then EEXIST); a file that appears and disappears
   // that often is being attacked, and we give up with the last reason.
+  int changed = ENOENT;  // the reason to give if it keeps changing
   for (int round = 0; round < 64; ++round) {
     // First without O_CREAT: with fs.protected_regular, O_CREAT on another
     // user's existing file in a sticky directory fails even when the mode
@@ -115,6 +116,13 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
       why = {"open", make_error_code(errc::symlink_refused)};
       return {};
     }
+    // ESTALE: on NFS the file was removed or replaced by another client
+    // between our lookup and the open (C13): it changed under us, look
+    // again rather than fail.
+    if (errno == ESTALE) {
+      changed = ESTALE;
+      continue;
+    }
     if (errno != ENOENT) {
       why = {"open", last_error()};
       return {};
@@ -132,7 +140,11 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
                std::make_error_code(std::errc::no_such_file_or_directory)};
         return {};
       }
-      if (errno == EEXIST) continue;  // someone created it: open theirs
+      // Someone created it: open theirs (or, ESTALE, it changed again).
+      if (errno == EEXIST || errno == ESTALE) {
+        changed = errno == ESTALE ? ESTALE : ENOENT;
+        continue;
+      }
       why = {"create", last_error()};
       return {};
     }
@@ -148,7 +160,7 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
     }
     return file_handle(fd);
   }
-  why = {"open", std::make_error_code(std::errc::no_such_file_or_directory)};
+  why = {"open", std::error_code(changed, std::system_category())};
   return {};
 }
 
