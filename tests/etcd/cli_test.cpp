@@ -94,6 +94,14 @@ TEST_CASE(
   CHECK(ok.second.starts_with("short/"));
   auto bad = run_filelock({"run", "etcd://127.0.0.1:1/", "--", "true"});
   CHECK(bad.first == 64);
+  auto none = filelock::etcd_test::run(
+      program({"run", "etcd:short", "--", "true"}),
+      {"ETCDCTL_ENDPOINTS=", "FILELOCK_ETCD_ENDPOINTS="});
+  CHECK(none.first == 64);
+  CHECK(none.second ==
+        "filelock: cannot find etcd endpoints (--etcd-endpoints, "
+        "FILELOCK_ETCD_ENDPOINTS or ETCDCTL_ENDPOINTS) for 'etcd:short': "
+        "none is configured\n");
 }
 
 TEST_CASE("run on etcd: -n, -w and SIGINT give up and leave no key") {

@@ -113,6 +113,8 @@ enum class errc {
   server_error,
   // This filelock was built with FILELOCK_WITH_ETCD=OFF.
   not_built,
+  // An etcd:NAME without endpoints: none given, none in the environment.
+  no_endpoints,
 };
 
 const std::error_category& category() noexcept;

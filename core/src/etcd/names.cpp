@@ -30,6 +30,8 @@ class category_impl : public std::error_category {
         return "etcd refused the request";
       case errc::not_built:
         return "filelock was built without etcd support";
+      case errc::no_endpoints:
+        return "none is configured";
     }
     return "unknown etcd error";
   }
@@ -107,7 +109,7 @@ location parse_name(std::string_view name, std::string_view default_endpoints) {
       throw error(
           "find etcd endpoints (--etcd-endpoints, FILELOCK_ETCD_ENDPOINTS "
           "or ETCDCTL_ENDPOINTS) for",
-          std::string(name), make_error_code(errc::bad_name));
+          std::string(name), make_error_code(errc::no_endpoints));
     }
   } else {
     bad_name(name);
