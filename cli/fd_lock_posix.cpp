@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/time.h>
@@ -65,6 +66,20 @@ class alarm_timer {
   sigset_t old_mask_{};
 };
 
+// The error of a failed flock(): on NFS, Linux makes flock() a byte-range
+// lock, and an exclusive one fails with EBADF on a descriptor the shell
+// opened for reading only (exec 9<FILE; C12). Say that, as the core does
+// for a path, rather than "Bad file descriptor".
+std::error_code lock_error(int fd, int op, int err) {
+  if (err == EBADF && (op & LOCK_EX) != 0) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_ACCMODE) == O_RDONLY) {
+      return make_error_code(errc::exclusive_needs_write_access);
+    }
+  }
+  return {err, std::system_category()};
+}
+
 // flock() with EINTR retried: 0, or the errno of the failure.
 int flock_retrying(int fd, int op) {
   while (::flock(fd, op) != 0) {
@@ -85,7 +100,7 @@ fd_lock_status lock_descriptor(int fd, lock_mode mode,
   const int first = flock_retrying(fd, op | LOCK_NB);
   if (first == 0) return fd_lock_status::acquired;
   if (first != EWOULDBLOCK) {
-    ec.assign(first, std::system_category());
+    ec = lock_error(fd, op, first);
     return fd_lock_status::failed;
   }
   if (wait && wait->count() == 0) return fd_lock_status::busy;

@@ -29,4 +29,14 @@ check_stderr "C12: ... in one line saying write access is needed" \
 check "C12: ... and the command did not run" test ! -e "$T/ran"
 check_eq "C12: the lock is free afterwards" free "$(probe "$L")"
 
+# The same through a descriptor the shell opened read-only.
+capture as_nobody env LD_PRELOAD="$FILELOCK_FAKE_NFS_READONLY" sh -c \
+  'exec 9<"$1"; exec "$2" acquire --fd 9 -w 5' sh "$L" "$FL"
+check_rc "C12: acquire --fd on a read-only descriptor -> 77" 77
+check_stderr "C12: ... in one line saying write access is needed" \
+  "filelock: cannot lock descriptor 9 ('$L'): an exclusive lock on this filesystem needs write access to the file"
+capture as_nobody env LD_PRELOAD="$FILELOCK_FAKE_NFS_READONLY" sh -c \
+  'exec 9<"$1"; exec "$2" acquire --fd 9 -s' sh "$L" "$FL"
+check_rc "C12: ... and locks it shared" 0
+
 finish
