@@ -26,4 +26,8 @@ acquire_result os_acquire(const request& r) noexcept;
 acquire_result soft_acquire(const request& r) noexcept;
 std::vector<holder_info> os_holders(const std::filesystem::path& path);
 
+// Semaphores (lock_options::slots; see slots.cpp).
+acquire_result slots_acquire(const request& r) noexcept;
+std::vector<holder_info> slots_holders(const std::filesystem::path& path);
+
 }  // namespace filelock::detail
