@@ -7,9 +7,8 @@ namespace filelock::cli {
 
 void add_slots_option(CLI::App& cmd, unsigned& slots) {
   cmd.add_option("--slots", slots,
-                 "A semaphore: at most N holders of LOCK at a time (1-" +
-                     std::to_string(kMaxSlots) +
-                     "; exclusive OS lock only; one N per LOCK)")
+                 "A semaphore: at most N holders of LOCK at a time "
+                 "(exclusive OS lock only; one N per LOCK)")
       ->type_name("N")
       ->check(CLI::Range(1u, kMaxSlots));
 }
