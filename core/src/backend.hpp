@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <stop_token>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -21,6 +23,9 @@ struct request {
   const lock_options& options;
   owner_id owner;
 };
+
+// A failed acquire: what was being done and why.
+acquire_result failed_result(std::string operation, std::error_code ec);
 
 acquire_result os_acquire(const request& r) noexcept;
 acquire_result soft_acquire(const request& r) noexcept;

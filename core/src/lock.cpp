@@ -128,6 +128,18 @@ void guard::release(std::error_code& ec) noexcept {
 file_lock::file_lock(std::filesystem::path path, lock_options options)
     : path_(std::move(path)), options_(std::move(options)) {}
 
+namespace detail {
+
+acquire_result failed_result(std::string operation, std::error_code ec) {
+  acquire_result r;
+  r.status = acquire_status::failed;
+  r.operation = std::move(operation);
+  r.error = ec;
+  return r;
+}
+
+}  // namespace detail
+
 namespace {
 
 // automatic: the OS lock unless the filesystem refuses OS locks. That is

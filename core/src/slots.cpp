@@ -91,14 +91,6 @@ class slot_holding final : public holding {
   std::int64_t pid_;
 };
 
-acquire_result failed(std::string operation, std::error_code ec) {
-  acquire_result r;
-  r.status = acquire_status::failed;
-  r.operation = std::move(operation);
-  r.error = ec;
-  return r;
-}
-
 std::string record_text(unsigned slots) {
   return nlohmann::json{{"filelock", 1}, {"slots", slots}}.dump() + "\n";
 }
@@ -120,11 +112,11 @@ std::optional<acquire_result> settle_record(const std::filesystem::path& name,
     platform::failure why;
     switch (platform::read_marker(name, seen, why)) {
       case platform::read_status::failed:
-        return failed(why.operation, why.code);
+        return failed_result(why.operation, why.code);
       case platform::read_status::ok: {
         const auto recorded = parse_slots_record(seen.content);
         if (recorded == slots) return std::nullopt;
-        return failed("lock", make_error_code(errc::slots_mismatch));
+        return failed_result("lock", make_error_code(errc::slots_mismatch));
       }
       case platform::read_status::missing:
         break;
@@ -136,18 +128,18 @@ std::optional<acquire_result> settle_record(const std::filesystem::path& name,
     // record, which would read as "not a semaphore" until removed by hand.
     auto h = platform::write_new_file(temp, record_text(slots),
                                       options.file_mode, true, why);
-    if (!h.valid()) return failed(why.operation, why.code);
+    if (!h.valid()) return failed_result(why.operation, why.code);
     std::error_code ec;
     const auto published = platform::publish(h, temp, name, ec);
     std::error_code ignored;
     platform::remove_file(temp, ignored);
     if (published == platform::publish_status::failed) {
-      return failed("create", ec);
+      return failed_result("create", ec);
     }
     if (published == platform::publish_status::linked) return std::nullopt;
   }
-  return failed("create",
-                std::make_error_code(std::errc::device_or_resource_busy));
+  return failed_result(
+      "create", std::make_error_code(std::errc::device_or_resource_busy));
 }
 
 struct opened_slot {
@@ -259,9 +251,10 @@ acquire_result acquire_slot(const request& r, unsigned count) {
       platform::failure why;
       s.handle = platform::open_lock_file(s.path, lock_mode::exclusive,
                                           r.options.file_mode, why);
-      if (!s.handle.valid()) return failed(why.operation, why.code);
+      if (!s.handle.valid()) return failed_result(why.operation, why.code);
       std::error_code ec;
-      if (!platform::identify(s.handle, s.id, ec)) return failed("stat", ec);
+      if (!platform::identify(s.handle, s.id, ec))
+        return failed_result("stat", ec);
     }
 
     // Lowest free slot first, so that status shows the slots in use packed
@@ -272,7 +265,7 @@ acquire_result acquire_slot(const request& r, unsigned count) {
       std::error_code ec;
       const auto s = platform::lock_file(slots[i].handle, lock_mode::exclusive,
                                          now_only, {}, ec);
-      if (s == wait_status::failed) return failed("lock", ec);
+      if (s == wait_status::failed) return failed_result("lock", ec);
       if (s == wait_status::acquired) won = static_cast<int>(i);
     }
     if (won < 0) {
@@ -290,7 +283,7 @@ acquire_result acquire_slot(const request& r, unsigned count) {
           won = w.winner;
           break;
         case wait_status::failed:
-          return failed("lock", w.ec);
+          return failed_result("lock", w.ec);
         case wait_status::cancelled:
           return not_granted(acquire_status::cancelled, slots);
         default:
@@ -306,7 +299,7 @@ acquire_result acquire_slot(const request& r, unsigned count) {
     if (platform::path_names(s.path, s.id, ec)) {
       return granted(s, r, static_cast<unsigned>(won) + 1);
     }
-    if (ec) return failed("stat", ec);
+    if (ec) return failed_result("stat", ec);
     tell(r, "'" + s.path.string() +
                 "' was removed or replaced while we waited; trying again");
   }
@@ -338,7 +331,7 @@ acquire_result slots_acquire(const request& r) noexcept try {
   const unsigned count = *r.options.slots;
   if (count == 0 || count > kMaxSlots || r.mode != lock_mode::exclusive ||
       r.options.kind == lock_kind::soft || names_etcd(r.path)) {
-    return failed("lock", make_error_code(errc::slots_unsupported));
+    return failed_result("lock", make_error_code(errc::slots_unsupported));
   }
   // automatic means os: a semaphore has no soft form to fall back to.
   if (auto bad = settle_record(r.path, count, r.options)) {
@@ -346,9 +339,10 @@ acquire_result slots_acquire(const request& r) noexcept try {
   }
   return acquire_slot(r, count);
 } catch (const std::bad_alloc&) {
-  return failed("lock", std::make_error_code(std::errc::not_enough_memory));
+  return failed_result("lock",
+                       std::make_error_code(std::errc::not_enough_memory));
 } catch (const std::system_error& e) {
-  return failed("lock", e.code());
+  return failed_result("lock", e.code());
 }
 
 lock_report slots_report(const std::filesystem::path& path, unsigned slots) {
