@@ -353,6 +353,10 @@ int acquire_and_run(const run_args& a) {
   if (la.verbose && r.lock.kind() == lock_kind::soft) {
     say("holding a soft lock on '" + la.path + "'");
   }
+  if (la.verbose && r.lock.slot() > 0) {
+    say("holding slot " + std::to_string(r.lock.slot()) + " of " +
+        std::to_string(a.slots) + " of '" + la.path + "'");
+  }
   lease_keeper lease(a, r.lock);
   const bool soft = r.lock.kind() == lock_kind::soft;
   const int status = run_command(a, &r.lock, soft ? &lease : nullptr);

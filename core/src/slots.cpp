@@ -92,7 +92,7 @@ class slot_holding final : public holding {
 };
 
 std::string record_text(unsigned slots) {
-  return nlohmann::json{{"filelock", 1}, {"slots", slots}}.dump() + "\n";
+  return "{\"filelock\":1,\"slots\":" + std::to_string(slots) + "}\n";
 }
 
 std::filesystem::path dir_of(const std::filesystem::path& p) {
@@ -343,6 +343,9 @@ acquire_result slots_acquire(const request& r) noexcept try {
                        std::make_error_code(std::errc::not_enough_memory));
 } catch (const std::system_error& e) {
   return failed_result("lock", e.code());
+} catch (const std::exception&) {
+  // Only the JSON of the record throws anything else.
+  return failed_result("lock", make_error_code(errc::bad_record));
 }
 
 lock_report slots_report(const std::filesystem::path& path, unsigned slots) {

@@ -141,6 +141,9 @@ release_holder h1
 capture "$FL" status "$S"
 check_rc "status: all slots free is free" 1
 check_grep "status: free slots listed" "$T/out" "  slot 3:  free"
+capture "$FL" run -v --slots 3 "$S" -- sh -c 'echo "$FILELOCK_SLOT"'
+check_eq "all free: the lowest slot is taken" 1 "$(cat "$T/out")"
+check_grep "-v names the slot" "$T/err" "holding slot 1 of 3 of '$S'"
 
 # ---- one N per name, and what has no slots
 capture "$FL" run --slots 4 "$S" -- true
