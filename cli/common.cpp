@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "duration.hpp"
+#include "slots.hpp"
 #include "wait_line.hpp"
 
 namespace filelock::cli {
@@ -159,6 +160,11 @@ exit_code code_for(std::string_view operation, const std::error_code& ec) {
     return exit_code::no_permission;
   }
   if (ec == errc::shared_soft_unsupported) return exit_code::usage;
+  // A name is used with one slot count only: asking with another is the
+  // caller's mistake, not the lock's state.
+  if (ec == errc::slots_mismatch || ec == errc::slots_unsupported) {
+    return exit_code::usage;
+  }
   if (is_locking_unsupported(ec)) return exit_code::io_error;
   // The library also reports conditions through std::errc (the generic
   // category), whose values are errno's too.
@@ -196,6 +202,7 @@ exit_code code_for(std::string_view operation, const std::error_code& ec) {
 std::string describe_failure(std::string_view operation,
                              const std::filesystem::path& path,
                              const std::error_code& ec) {
+  if (ec == errc::slots_mismatch) return describe_slots_mismatch(path);
   std::string msg = "cannot " + std::string(operation) + " " + quote(path) +
                     ": " + ec.message();
   const auto parent = path.parent_path();

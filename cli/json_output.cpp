@@ -86,6 +86,14 @@ json report_json(const lock_report& r) {
   obj["owner_unknown"] = r.owner_unknown;
   obj["record_error"] = text_or_null(r.record_error);
   obj["record_format"] = text_or_null(r.record_format);
+  obj["slots"] = r.slots > 0 ? json(r.slots) : json(nullptr);
+  obj["slot_list"] = json::array();
+  for (const auto& s : r.slot_list) {
+    obj["slot_list"].push_back(
+        {{"slot", s.number},
+         {"state", s.held ? "held" : "free"},
+         {"holder", s.holder ? holder_json(*s.holder) : json(nullptr)}});
+  }
   return obj;
 }
 

@@ -11,6 +11,7 @@
 #include "etcd_cli.hpp"
 #include "filelock/lock.hpp"
 #include "process.hpp"
+#include "slots.hpp"
 #include "wait_line.hpp"
 
 namespace filelock::cli {
@@ -73,6 +74,9 @@ std::vector<std::string> child_env(const run_args& a, const guard* held) {
       "FILELOCK_KIND=" +
           std::string(to_string(held ? held->kind() : lock_kind::os)),
   };
+  if (held != nullptr && held->slot() > 0) {
+    env.push_back("FILELOCK_SLOT=" + std::to_string(held->slot()));
+  }
   // A soft lock has no descriptor; a nested run finds its ancestor as the
   // owner recorded in the marker instead.
   if (held != nullptr && held->native_handle() >= 0) {
@@ -231,6 +235,7 @@ lock_options options_for(const run_args& a) {
   opts.command = command_text(a);
   opts.follow_symlink = a.lock.flock_conventions;
   opts.allow_directory = a.lock.flock_conventions;
+  if (a.slots > 0) opts.slots = a.slots;
   if (a.lock.verbose && !a.lock.flock_conventions) {
     // Both attempts (the first try and the wait) say the same things; and
     // run_run announces the wait itself, naming the holder, so the core's
@@ -275,6 +280,10 @@ int acquire_and_run(const run_args& a) {
   const auto& la = a.lock;
   if (a.kind == "soft" && la.shared) {
     say("run: a soft lock is exclusive only; -s needs --kind os");
+    return to_int(exit_code::usage);
+  }
+  if (auto bad = check_slots(a)) {
+    say(*bad);
     return to_int(exit_code::usage);
   }
   if (!a.lifetime.empty()) {
@@ -359,6 +368,10 @@ int acquire_and_run(const run_args& a) {
   if (la.verbose && r.lock.kind() == lock_kind::soft) {
     say("holding a soft lock on '" + la.path + "'");
   }
+  if (la.verbose && r.lock.slot() > 0) {
+    say("holding slot " + std::to_string(r.lock.slot()) + " of " +
+        std::to_string(a.slots) + " of '" + la.path + "'");
+  }
   lease_keeper lease(a, r.lock);
   const bool soft = r.lock.kind() == lock_kind::soft;
   const int status = run_command(a, &r.lock, soft ? &lease : nullptr);
@@ -390,6 +403,7 @@ CLI::App* setup_run(CLI::App& app, run_args& a) {
                   "filesystem refuses OS locks")
       ->check(CLI::IsMember({"os", "soft", "auto"}))
       ->default_str("auto");
+  add_slots_option(*cmd, a.slots);
   cmd->add_option("--lifetime", a.lifetime,
                   "Soft lock: a lease of DURATION (seconds, or with a "
                   "unit: 90s, 10m), renewed while the command runs; others "
@@ -524,6 +538,10 @@ int run_run(const run_args& in) {
   }
   // To flock(1), "etcd:x" is a file name like any other.
   if (is_etcd_lock(a.lock.path) && !a.lock.flock_conventions) {
+    if (auto bad = check_slots(a)) {
+      say(*bad);
+      return to_int(exit_code::usage);
+    }
     return run_etcd(a);
   }
   return acquire_and_run(a);

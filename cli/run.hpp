@@ -21,6 +21,7 @@ struct run_args {
   bool no_fork = false;       // -F: exec the command in place
   bool close_fd = false;      // -o: flock(1)'s spelling of our default
   std::string kind = "auto";  // --kind os|soft|auto
+  unsigned slots = 0;         // --slots: a semaphore of this many; 0: none
   std::string lifetime;       // --lifetime, raw text (soft locks)
   // --on-lost kill|warn; empty: the kind's default (soft: warn, etcd: kill)
   std::string on_lost;

@@ -64,9 +64,23 @@ void print_holder(std::ostream& out, const lock_report& r,
   }
 }
 
+// A semaphore: its slots in order, free ones too, so that a full one and
+// one with room read differently.
+void print_slots(std::ostream& out, const lock_report& r) {
+  std::size_t held = 0;
+  for (const auto& s : r.slot_list) held += s.held ? 1 : 0;
+  out << "  kind:    " << to_string(r.kind) << '\n';
+  out << "  slots:   " << r.slots << " (" << held << " held)\n";
+  for (const auto& s : r.slot_list) {
+    out << "  slot " << s.number << ":  " << (s.held ? "held" : "free") << '\n';
+    if (s.holder) print_holder(out, r, *s.holder);
+  }
+}
+
 void print_text(std::ostream& out, const lock_report& r) {
   out << r.path.string() << '\n';
   out << "  state:   " << state_line(r) << '\n';
+  if (r.slots > 0) return print_slots(out, r);
   if (r.state == lock_state::free) return;
   out << "  kind:    " << to_string(r.kind) << '\n';
   out << "  mode:    " << to_string(r.mode) << '\n';

@@ -17,8 +17,8 @@ _filelock_options()
     case $1 in
         run)
             echo "-h --help $lock -c --command --inherit -F --no-fork
-                --kind --lifetime --on-lost --max-runtime --kill-after
-                -o --close $etcd --lost-grace"
+                --kind --slots --lifetime --on-lost --max-runtime
+                --kill-after -o --close $etcd --lost-grace"
             ;;
         acquire)
             echo "-h --help $lock --fd --lifetime --owner-pid --json $etcd"
@@ -38,7 +38,8 @@ _filelock_takes_value()
 {
     case $1 in
         --timeout | --wait | --conflict-exit-code | --mode | --command | \
-            --kind | --lifetime | --on-lost | --max-runtime | --kill-after | \
+            --kind | --slots | --lifetime | --on-lost | --max-runtime | \
+            --kill-after | \
             --fd | --token | --owner-pid | --etcd-endpoints | --lease-ttl | \
             --etcd-cacert | --etcd-cert | --etcd-key | --etcd-user | \
             --etcd-password-file | --lost-grace)

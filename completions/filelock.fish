@@ -20,7 +20,8 @@ end
 # end in one (-nw 5); -w5 cannot.
 function __fish_filelock_takes_value
     contains -- $argv[1] --timeout --wait --conflict-exit-code --mode \
-        --command --kind --lifetime --on-lost --max-runtime --kill-after \
+        --command --kind --slots --lifetime --on-lost --max-runtime \
+        --kill-after \
         --fd --token --owner-pid --etcd-endpoints --lease-ttl --etcd-cacert \
         --etcd-cert --etcd-key --etcd-user --etcd-password-file --lost-grace
     or string match -qr -- '^-[sxenvqFo]*[wEc]$' $argv[1]
@@ -149,6 +150,8 @@ complete -c filelock -n $in -l inherit \
     -d 'Let the command inherit the lock descriptor'
 complete -c filelock -n $in -s F -l no-fork \
     -d 'Replace filelock with the command'
+complete -c filelock -n $in -l slots -x \
+    -d 'A semaphore: at most N holders at a time'
 complete -c filelock -n $in -l on-lost -x -a 'kill warn' \
     -d 'When the lock is lost: stop the command or only report'
 complete -c filelock -n $in -l max-runtime -x \

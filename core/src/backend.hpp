@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <stop_token>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -22,8 +24,15 @@ struct request {
   owner_id owner;
 };
 
+// A failed acquire: what was being done and why.
+acquire_result failed_result(std::string operation, std::error_code ec);
+
 acquire_result os_acquire(const request& r) noexcept;
 acquire_result soft_acquire(const request& r) noexcept;
 std::vector<holder_info> os_holders(const std::filesystem::path& path);
+
+// Semaphores (lock_options::slots; see slots.cpp).
+acquire_result slots_acquire(const request& r) noexcept;
+std::vector<holder_info> slots_holders(const std::filesystem::path& path);
 
 }  // namespace filelock::detail

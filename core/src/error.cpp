@@ -44,6 +44,11 @@ class category_impl : public std::error_category {
       case errc::exclusive_needs_write_access:
         return "an exclusive lock on this filesystem needs write access to "
                "the file";
+      case errc::slots_mismatch:
+        return "the lock is a semaphore with another number of slots, or "
+               "not a semaphore";
+      case errc::slots_unsupported:
+        return "slots need an exclusive OS lock and a count from 1 to 64";
     }
     return "unknown filelock error";
   }

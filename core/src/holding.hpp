@@ -17,6 +17,7 @@ class holding {
   virtual int native_handle() const noexcept = 0;
   virtual bool is_intact(std::error_code& ec) const noexcept = 0;
   virtual lock_kind kind() const noexcept { return lock_kind::os; }
+  virtual unsigned slot() const noexcept { return 0; }
   // Renews what needs renewing; errc::lock_lost when no longer held.
   virtual void refresh(std::error_code& ec) noexcept {
     if (!is_intact(ec) && !ec) ec = make_error_code(errc::lock_lost);

@@ -3,6 +3,7 @@
 #include "filelock/inspect.hpp"
 
 #include "platform.hpp"
+#include "slots.hpp"
 #include "soft_lock.hpp"
 
 namespace filelock {
@@ -93,6 +94,9 @@ lock_report inspect(const std::filesystem::path& path, lock_kind hint) {
                                                               : lock_kind::os;
     }
     return free_report(path, hint);
+  }
+  if (auto slots = detail::parse_slots_record(view.marker.content)) {
+    return detail::slots_report(path, *slots);
   }
 
   // A file someone holds an OS lock on is an OS lock, whatever it holds.

@@ -70,6 +70,10 @@ lock_kind guard::kind() const noexcept {
   return holding_ ? holding_->kind() : lock_kind::os;
 }
 
+unsigned guard::slot() const noexcept {
+  return holding_ ? holding_->slot() : 0;
+}
+
 void guard::refresh(std::error_code& ec) noexcept {
   ec.clear();
   if (!holding_) {
@@ -132,6 +136,18 @@ void guard::release(std::error_code& ec) noexcept {
 file_lock::file_lock(std::filesystem::path path, lock_options options)
     : path_(std::move(path)), options_(std::move(options)) {}
 
+namespace detail {
+
+acquire_result failed_result(std::string operation, std::error_code ec) {
+  acquire_result r;
+  r.status = acquire_status::failed;
+  r.operation = std::move(operation);
+  r.error = ec;
+  return r;
+}
+
+}  // namespace detail
+
 namespace {
 
 // automatic: the OS lock unless the filesystem refuses OS locks. That is
@@ -139,6 +155,7 @@ namespace {
 // by a failed OS attempt would look to the soft lock like a marker with an
 // unknown owner, held forever.
 acquire_result dispatch(const detail::request& r) noexcept {
+  if (r.options.slots) return detail::slots_acquire(r);
   // An etcd name is never a file path (see etcd.hpp), whatever the kind.
   if (detail::names_etcd(r.path)) return detail::etcd_acquire(r);
   switch (r.options.kind) {
@@ -235,6 +252,7 @@ std::future<guard> file_lock::acquire_async(lock_mode mode,
 }
 
 bool file_lock::holders_complete() const noexcept {
+  if (options_.slots) return detail::platform::os_lock_holders_complete();
   if (options_.kind == lock_kind::soft || detail::names_etcd(path_)) {
     return true;
   }
@@ -242,6 +260,7 @@ bool file_lock::holders_complete() const noexcept {
 }
 
 std::vector<holder_info> file_lock::holders() const {
+  if (options_.slots) return detail::slots_holders(path_);
   if (options_.kind == lock_kind::os || detail::names_etcd(path_)) {
     return detail::os_holders(path_);
   }

@@ -111,14 +111,6 @@ class os_holding final : public holding {
   bool follow_symlink_;
 };
 
-acquire_result failed(std::string operation, std::error_code ec) {
-  acquire_result r;
-  r.status = acquire_status::failed;
-  r.operation = std::move(operation);
-  r.error = ec;
-  return r;
-}
-
 acquire_result granted(std::shared_ptr<held_file> f, const request& r) {
   acquire_result out;
   out.status = acquire_status::acquired;
@@ -143,7 +135,7 @@ bool join_held(table& t, const file_id& id, const request& r,
   const bool mine = f.counts.count(r.owner) != 0;
   if (mine && r.mode == lock_mode::exclusive &&
       f.os_mode == lock_mode::shared) {
-    out = failed("lock", make_error_code(errc::would_deadlock));
+    out = failed_result("lock", make_error_code(errc::would_deadlock));
     return true;
   }
   if (mine || (r.mode == lock_mode::shared && f.os_mode == lock_mode::shared)) {
@@ -185,10 +177,10 @@ acquire_result os_acquire(const request& r) noexcept try {
                                      r.options.allow_directory};
     auto h = platform::open_lock_file(r.path, r.mode, r.options.file_mode, why,
                                       rules);
-    if (!h.valid()) return failed(why.operation, why.code);
+    if (!h.valid()) return failed_result(why.operation, why.code);
     file_id id;
     std::error_code ec;
-    if (!platform::identify(h, id, ec)) return failed("stat", ec);
+    if (!platform::identify(h, id, ec)) return failed_result("stat", ec);
 
     {
       std::lock_guard lk(t.mutex);
@@ -205,7 +197,7 @@ acquire_result os_acquire(const request& r) noexcept try {
                   quoted(r.path));
       s = platform::lock_file(h, r.mode, r.until, r.stop, ec);
     }
-    if (s == platform::wait_status::failed) return failed("lock", ec);
+    if (s == platform::wait_status::failed) return failed_result("lock", ec);
     if (s != platform::wait_status::acquired) return not_granted(s, id);
 
     // While we waited, the file may have been unlinked (by a tool that
@@ -213,7 +205,7 @@ acquire_result os_acquire(const request& r) noexcept try {
     // on an inode nobody else can find, and a newcomer would lock the new
     // file alongside us (hermit#423, tox-dev/filelock#574): start over.
     if (!platform::path_names(r.path, id, ec, r.options.follow_symlink)) {
-      if (ec) return failed("stat", ec);
+      if (ec) return failed_result("stat", ec);
       tell(r, quoted(r.path) +
                   " was removed or replaced while we waited; locking the "
                   "file it names now");
@@ -236,7 +228,8 @@ acquire_result os_acquire(const request& r) noexcept try {
     return granted(std::move(f), r);
   }
 } catch (const std::bad_alloc&) {
-  return failed("lock", std::make_error_code(std::errc::not_enough_memory));
+  return failed_result("lock",
+                       std::make_error_code(std::errc::not_enough_memory));
 }
 
 std::vector<holder_info> os_holders(const std::filesystem::path& path) {

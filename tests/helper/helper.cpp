@@ -7,6 +7,11 @@
 //                                                write it back plus one
 //   helper rw PATH ARENA N                       N checked reader/writer
 //                                                rounds; exit 1 on overlap
+//   helper slot PATH SLOTS SECONDS               take a slot of a semaphore
+//                                                of SLOTS, print "locked",
+//                                                hold it, release, exit 0
+//   helper slot-try PATH SLOTS                   exit 0 if a slot was free,
+//                                                75 if all were held
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -51,6 +56,26 @@ int count(const char* path, const char* counter, int n) {
   return 0;
 }
 
+filelock::lock_options slots_of(const char* count) {
+  filelock::lock_options o;
+  o.slots = static_cast<unsigned>(std::atoi(count));
+  return o;
+}
+
+int hold_slot(const char* path, const char* slots, double seconds) {
+  filelock::file_lock lock(path, slots_of(slots));
+  auto g = lock.acquire();
+  std::printf("locked\n");
+  std::fflush(stdout);
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  return 0;
+}
+
+int try_slot(const char* path, const char* slots) {
+  filelock::file_lock lock(path, slots_of(slots));
+  return lock.try_acquire() ? 0 : 75;
+}
+
 }  // namespace
 
 namespace filelock::test {
@@ -64,6 +89,10 @@ int main(int argc, char** argv) {
     if (cmd == "hold" && argc == 5)
       return hold(argv[2], argv[3], std::atof(argv[4]));
     if (cmd == "try" && argc == 4) return try_once(argv[2], argv[3]);
+    if (cmd == "slot" && argc == 5) {
+      return hold_slot(argv[2], argv[3], std::atof(argv[4]));
+    }
+    if (cmd == "slot-try" && argc == 4) return try_slot(argv[2], argv[3]);
     if (cmd == "count" && argc == 5)
       return count(argv[2], argv[3], std::atoi(argv[4]));
     if (cmd == "rw" && argc == 5) {

@@ -22,16 +22,8 @@ using filelock::file_lock;
 using filelock::lock_mode;
 using filelock::test::helper_process;
 using filelock::test::run_helper;
+using filelock::test::seconds_since;
 using filelock::test::temp_dir;
-
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
-      .count();
-}
-
-}  // namespace
 
 TEST_CASE("an exclusive lock keeps another process out until released") {
   temp_dir dir;

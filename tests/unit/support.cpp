@@ -76,4 +76,9 @@ int run_helper(const std::vector<std::string>& args) {
   return p.wait();
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
 }  // namespace filelock::test

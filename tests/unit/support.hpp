@@ -58,4 +58,7 @@ int reader_writer_rounds(const std::string& lock_path, const std::string& arena,
 // Runs the helper to completion and returns its exit status.
 int run_helper(const std::vector<std::string>& args);
 
+// Seconds from t until now, for generous bounds on waits.
+double seconds_since(std::chrono::steady_clock::time_point t);
+
 }  // namespace filelock::test

@@ -54,6 +54,12 @@ enum class errc {
   // caller may not write the file), by a filesystem whose locks are
   // byte-range locks that need write access for exclusive mode (NFS).
   exclusive_needs_write_access,
+  // A semaphore (lock_options::slots) was asked for with another number of
+  // slots than its name records, or the name is a file that records none.
+  slots_mismatch,
+  // Slots were asked of something that has none: a shared request, a soft
+  // or etcd lock, or a count outside 1..kMaxSlots.
+  slots_unsupported,
 };
 
 // True for the errors by which a filesystem says it does not do OS locks

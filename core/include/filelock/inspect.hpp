@@ -115,6 +115,14 @@ namespace filelock {
 enum class lock_state { free, held, stale };
 std::string_view to_string(lock_state state) noexcept;
 
+// One slot of a semaphore (lock_options::slots), as inspect() sees it.
+struct slot_report {
+  unsigned number = 0;  // from 1
+  bool held = false;
+  // Who holds it, where the platform can tell (Linux: /proc/locks).
+  std::optional<holder_info> holder;
+};
+
 // What inspect() sees at a path, without taking or creating anything.
 struct lock_report {
   std::filesystem::path path;
@@ -136,6 +144,11 @@ struct lock_report {
   // "filelock" for our own record, "python-filelock" for Python's owner
   // lines, empty otherwise.
   std::string record_format;
+  // A semaphore: the slot count its file records (0: not a semaphore) and
+  // every slot in order. held when any slot is; holders lists the slots'
+  // holders again, in slot order.
+  unsigned slots = 0;
+  std::vector<slot_report> slot_list;
 };
 
 // Looks at the lock at path. hint says what to look for:
@@ -146,6 +159,8 @@ struct lock_report {
 //     owner lines is a soft marker; anything else, an empty file included,
 //     is an idle OS lock file and reported free. (An empty Python 3.9 soft
 //     marker cannot be told from an idle OS lock file: ask with soft.)
+// A file that records a semaphore's slot count (see SEMAPHORES in lock.hpp)
+// is reported as a semaphore whatever the hint, with each slot's state.
 // Throws filelock::error when the path cannot be examined (permissions,
 // I/O errors); a missing file is simply free.
 lock_report inspect(const std::filesystem::path& path,

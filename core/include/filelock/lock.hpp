@@ -50,6 +50,23 @@
 //   must not use the parent's guards: releasing one in the child would
 //   unlock the parent's lock, so the library refuses
 //   (errc::inherited_across_fork) and only closes its descriptor.
+//
+// SEMAPHORES (lock_options::slots = N)
+//   At most N guards for the name exist at a time, across processes. The
+//   name's file records N (one JSON line, {"filelock":1,"slots":N},
+//   published once, atomically, by the first acquirer); each slot is an OS
+//   lock on a file of its own next to it, "<name>.slot-1" ... "<name>.slot-N".
+//   So a slot is kernel-released like any OS lock: a holder that dies frees
+//   its slot by dying. A waiter blocks in the kernel on every slot at once
+//   (one thread per slot, for the length of the wait) and wakes the moment
+//   any slot frees; it does not poll. Asking with another N than the one
+//   recorded, or at a file that records none, fails with
+//   errc::slots_mismatch; a shared request, lock_kind::soft and etcd names
+//   fail with errc::slots_unsupported, as does N outside 1..kMaxSlots
+//   (automatic means os here). A semaphore is not reentrant: each acquire
+//   takes one more slot, even by the same thread. guard::slot() says which
+//   slot a guard holds. A plain (slot-less) lock on the same name locks only
+//   the record file, and excludes nobody holding a slot: use one form only.
 #pragma once
 
 #include <chrono>
@@ -134,7 +151,14 @@ struct lock_options {
   // Windows cannot lock a directory and still refuses one).
   bool follow_symlink = false;
   bool allow_directory = false;
+
+  // A semaphore of this many slots instead of a lock (see SEMAPHORES
+  // above); empty for a plain lock.
+  std::optional<unsigned> slots;
 };
+
+// The most slots a semaphore may have: a waiter runs a thread per slot.
+inline constexpr unsigned kMaxSlots = 64;
 
 enum class acquire_status { acquired, busy, timed_out, cancelled, failed };
 
@@ -171,6 +195,9 @@ class guard {
   // lock_kind::os or lock_kind::soft: what was actually taken (automatic
   // resolves to one of them). lock_kind::os when empty.
   lock_kind kind() const noexcept;
+
+  // A semaphore's slot this guard holds, from 1; 0 for a plain lock.
+  unsigned slot() const noexcept;
 
   // Soft locks: renews the lease (see lock_options::lifetime) and checks
   // that the marker is still ours. Throws error(errc::lock_lost) when it is

@@ -1,0 +1,213 @@
+// Semaphores (lock_options::slots): how many get in, the record of N, the
+// refusals, waiting, and what inspect() shows.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stop_token>
+#include <string>
+#include <thread>
+
+#include "filelock/filelock.hpp"
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using filelock::acquire_status;
+using filelock::file_lock;
+using filelock::lock_mode;
+using filelock::test::helper_process;
+using filelock::test::run_helper;
+using filelock::test::seconds_since;
+using filelock::test::temp_dir;
+
+namespace {
+
+filelock::lock_options slots(unsigned n) {
+  filelock::lock_options o;
+  o.slots = n;
+  return o;
+}
+
+std::string content_of(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void kill_holder(helper_process& h) {
+  kill(h.pid(), SIGKILL);
+  h.wait();
+}
+
+}  // namespace
+
+TEST_CASE("a semaphore of two lets two guards in and keeps a third out") {
+  temp_dir dir;
+  const auto path = dir / "two";
+  file_lock sem(path, slots(2));
+  auto a = sem.try_acquire();
+  REQUIRE(a);
+  CHECK(run_helper({"slot-try", path.string(), "2"}) == 0);
+  auto b = sem.try_acquire();
+  REQUIRE(b);
+  CHECK_FALSE(sem.try_acquire());
+  CHECK(run_helper({"slot-try", path.string(), "2"}) == 75);
+  a->release();
+  CHECK(run_helper({"slot-try", path.string(), "2"}) == 0);
+}
+
+TEST_CASE("each guard holds its own slot, numbered from 1") {
+  temp_dir dir;
+  file_lock sem(dir / "s", slots(3));
+  auto a = sem.acquire();
+  auto b = sem.acquire();
+  CHECK(a.slot() == 1);
+  CHECK(b.slot() == 2);
+  CHECK(a.path() == dir / "s");
+  CHECK(std::filesystem::exists(dir / "s.slot-1"));
+  CHECK(std::filesystem::exists(dir / "s.slot-3"));
+  a.release();
+  CHECK(sem.acquire().slot() == 1);
+  file_lock plain(dir / "plain");
+  CHECK(plain.acquire().slot() == 0);
+}
+
+TEST_CASE("the first acquirer records N, and another N is refused") {
+  temp_dir dir;
+  const auto path = dir / "s";
+  file_lock(path, slots(3)).acquire().release();
+  CHECK(content_of(path) == "{\"filelock\":1,\"slots\":3}\n");
+
+  file_lock other(path, slots(4));
+  auto r = other.acquire_until(std::nullopt, lock_mode::exclusive);
+  CHECK(r.status == acquire_status::failed);
+  CHECK(r.error == filelock::errc::slots_mismatch);
+  CHECK_FALSE(std::filesystem::exists(dir / "s.slot-4"));
+  CHECK_THROWS_AS(other.acquire(), filelock::error);
+}
+
+TEST_CASE("a file that records no slot count is not made a semaphore") {
+  temp_dir dir;
+  for (const char* text : {"", "precious\n", "{\"filelock\":1,\"pid\":1}\n",
+                           "{\"filelock\":1,\"slots\":0}\n"}) {
+    const auto path = dir / "x";
+    std::ofstream(path, std::ios::trunc) << text;
+    file_lock sem(path, slots(2));
+    auto r = sem.acquire_until(std::nullopt, lock_mode::exclusive);
+    CHECK(r.error == filelock::errc::slots_mismatch);
+    CHECK(content_of(path) == text);
+  }
+}
+
+TEST_CASE("shared, soft, etcd and counts outside 1..kMaxSlots are refused") {
+  temp_dir dir;
+  auto soft = slots(2);
+  soft.kind = filelock::lock_kind::soft;
+  auto check_refused = [](file_lock& l, lock_mode mode) {
+    auto r = l.acquire_until(std::nullopt, mode);
+    CHECK(r.status == acquire_status::failed);
+    CHECK(r.error == filelock::errc::slots_unsupported);
+  };
+  file_lock shared(dir / "a", slots(2));
+  check_refused(shared, lock_mode::shared);
+  file_lock soft_sem(dir / "b", soft);
+  check_refused(soft_sem, lock_mode::exclusive);
+  file_lock zero(dir / "c", slots(0));
+  check_refused(zero, lock_mode::exclusive);
+  file_lock many(dir / "d", slots(filelock::kMaxSlots + 1));
+  check_refused(many, lock_mode::exclusive);
+  file_lock etcd("etcd:jobs", slots(2));
+  check_refused(etcd, lock_mode::exclusive);
+  for (const char* name : {"a", "b", "c", "d"}) {
+    CHECK_FALSE(std::filesystem::exists(dir / name));
+  }
+}
+
+TEST_CASE("a full semaphore: busy, then timed out, then free by SIGKILL") {
+  temp_dir dir;
+  const auto path = dir / "s";
+  helper_process holder({"slot", path.string(), "1", "30"});
+  REQUIRE(holder.wait_locked());
+  file_lock sem(path, slots(1));
+  CHECK_FALSE(sem.try_acquire());
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(sem.try_acquire_for(300ms));
+  CHECK(seconds_since(t0) >= 0.25);
+  auto r = sem.acquire_until(std::chrono::steady_clock::now() + 50ms,
+                             lock_mode::exclusive);
+  CHECK(r.status == acquire_status::timed_out);
+  REQUIRE(r.holder);
+  CHECK(r.holder->pid == holder.pid());
+  // Its death alone frees the slot.
+  kill_holder(holder);
+  CHECK(sem.try_acquire_for(10s));
+}
+
+TEST_CASE("a waiter gets the slot another process releases, whichever slot") {
+  temp_dir dir;
+  const auto path = dir / "s";
+  helper_process first({"slot", path.string(), "3", "30"});
+  REQUIRE(first.wait_locked());
+  helper_process second({"slot", path.string(), "3", "0.5"});
+  REQUIRE(second.wait_locked());
+  helper_process third({"slot", path.string(), "3", "30"});
+  REQUIRE(third.wait_locked());
+  file_lock sem(path, slots(3));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto g = sem.try_acquire_for(30s);
+  REQUIRE(g);
+  CHECK(g->slot() == 2);
+  // Woken by the release itself: well before a generous bound.
+  CHECK(seconds_since(t0) < 10);
+  kill_holder(first);
+  kill_holder(third);
+  first.wait();
+  third.wait();
+}
+
+TEST_CASE("a stop request ends the wait for a slot") {
+  temp_dir dir;
+  const auto path = dir / "s";
+  file_lock sem(path, slots(2));
+  auto a = sem.acquire();
+  auto b = sem.acquire();
+  std::stop_source stop;
+  filelock::acquire_result r;
+  std::thread waiter([&] {
+    r = sem.acquire_until(std::nullopt, lock_mode::exclusive, stop.get_token());
+  });
+  std::this_thread::sleep_for(100ms);
+  stop.request_stop();
+  waiter.join();
+  CHECK(r.status == acquire_status::cancelled);
+  CHECK_FALSE(r.lock);
+  // No slot was kept by the abandoned waits.
+  b.release();
+  CHECK(sem.try_acquire());
+}
+
+TEST_CASE("inspect shows every slot and its holder") {
+  temp_dir dir;
+  const auto path = dir / "s";
+  helper_process holder({"slot", path.string(), "3", "30"});
+  REQUIRE(holder.wait_locked());
+  const auto rep = filelock::inspect(path);
+  CHECK(rep.state == filelock::lock_state::held);
+  CHECK(rep.slots == 3);
+  REQUIRE(rep.slot_list.size() == 3);
+  CHECK(rep.slot_list[0].number == 1);
+  CHECK(rep.slot_list[0].held);
+  CHECK_FALSE(rep.slot_list[1].held);
+  CHECK_FALSE(rep.slot_list[2].held);
+  file_lock sem(path, slots(3));
+  if (sem.holders_complete()) {  // the kernel names holders (Linux)
+    REQUIRE(rep.slot_list[0].holder);
+    CHECK(rep.slot_list[0].holder->pid == holder.pid());
+    REQUIRE(sem.holders().size() == 1);
+    CHECK(sem.holders().front().pid == holder.pid());
+  }
+  kill_holder(holder);
+  CHECK(filelock::inspect(path).state == filelock::lock_state::free);
+}
