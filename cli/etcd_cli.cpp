@@ -534,7 +534,8 @@ void add_etcd_options(CLI::App& cmd, bool with_run) {
 exit_code etcd_code_for(const std::error_code& ec) {
   if (ec == fe::errc::unavailable) return exit_code::unavailable;
   if (ec == fe::errc::access_denied) return exit_code::no_permission;
-  if (ec == fe::errc::bad_name || ec == fe::errc::not_built) {
+  if (ec == fe::errc::bad_name || ec == fe::errc::not_built ||
+      ec == fe::errc::curl_unavailable) {
     return exit_code::usage;
   }
   if (ec.category() == fe::category()) return exit_code::internal;

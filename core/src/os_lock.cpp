@@ -183,12 +183,11 @@ acquire_result os_acquire(const request& r) noexcept try {
     platform::failure why;
     const platform::open_rules rules{r.options.follow_symlink,
                                      r.options.allow_directory};
-    auto h = platform::open_lock_file(r.path, r.mode, r.options.file_mode, why,
-                                      rules);
-    if (!h.valid()) return failed(why.operation, why.code);
     file_id id;
+    auto h = platform::open_lock_file(r.path, r.mode, r.options.file_mode, why,
+                                      rules, &id);
+    if (!h.valid()) return failed(why.operation, why.code);
     std::error_code ec;
-    if (!platform::identify(h, id, ec)) return failed("stat", ec);
 
     {
       std::lock_guard lk(t.mutex);
@@ -196,13 +195,20 @@ acquire_result os_acquire(const request& r) noexcept try {
       if (join_held(t, id, r, joined)) return joined;
     }
 
-    // One attempt first; only a real wait is worth a diagnostic line.
-    const deadline now_only = steady_clock::time_point::min();
-    auto s = platform::lock_file(h, r.mode, now_only, r.stop, ec);
-    if (s == platform::wait_status::busy &&
-        !(r.until && *r.until <= steady_clock::now())) {
-      tell(r, "waiting for " + std::string(to_string(r.mode)) + " lock on " +
-                  quoted(r.path));
+    // With a diagnostic wanted, one attempt first: only a real wait is
+    // worth a line. Without, the wait alone: a system call less when the
+    // lock is busy, which under contention is most of the time.
+    platform::wait_status s;
+    if (r.options.on_diagnostic) {
+      const deadline now_only = steady_clock::time_point::min();
+      s = platform::lock_file(h, r.mode, now_only, r.stop, ec);
+      if (s == platform::wait_status::busy &&
+          !(r.until && *r.until <= steady_clock::now())) {
+        tell(r, "waiting for " + std::string(to_string(r.mode)) + " lock on " +
+                    quoted(r.path));
+        s = platform::lock_file(h, r.mode, r.until, r.stop, ec);
+      }
+    } else {
       s = platform::lock_file(h, r.mode, r.until, r.stop, ec);
     }
     if (s == platform::wait_status::failed) return failed("lock", ec);
