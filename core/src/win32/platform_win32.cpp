@@ -245,10 +245,7 @@ std::vector<std::string> curl_library_names() {
 void* open_library(const std::string& name, std::string& error) noexcept {
   HMODULE m = LoadLibraryW(win32::widen(name).c_str());
   if (m == nullptr) {
-    error = name + ": " +
-            std::error_code(static_cast<int>(GetLastError()),
-                            std::system_category())
-                .message();
+    error = name + ": " + win32::error_code_of(GetLastError()).message();
   }
   return reinterpret_cast<void*>(m);
 }
