@@ -535,7 +535,7 @@ exit_code etcd_code_for(const std::error_code& ec) {
   if (ec == fe::errc::unavailable) return exit_code::unavailable;
   if (ec == fe::errc::access_denied) return exit_code::no_permission;
   if (ec == fe::errc::bad_name || ec == fe::errc::not_built ||
-      ec == fe::errc::no_endpoints) {
+      ec == fe::errc::no_endpoints || ec == fe::errc::curl_unavailable) {
     return exit_code::usage;
   }
   if (ec.category() == fe::category()) return exit_code::internal;

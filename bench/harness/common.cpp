@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -68,6 +69,8 @@ std::string label(impl which) {
       return "filelock OS lock";
     case impl::ours_soft:
       return "filelock soft lock";
+    case impl::ours_etcd:
+      return "filelock etcd lock";
     case impl::raw_flock:
       return "raw flock(2)";
     case impl::raw_flock_kept:
@@ -88,6 +91,8 @@ std::string flag(impl which) {
       return "os";
     case impl::ours_soft:
       return "soft";
+    case impl::ours_etcd:
+      return "etcd";
     case impl::raw_flock:
       return "flock";
     case impl::raw_flock_kept:
@@ -103,9 +108,9 @@ std::string flag(impl which) {
 }
 
 impl parse_impl(const std::string& name) {
-  for (impl i :
-       {impl::ours_os, impl::ours_soft, impl::raw_flock, impl::raw_flock_kept,
-        impl::raw_flock_lstat, impl::py_file, impl::py_soft}) {
+  for (impl i : {impl::ours_os, impl::ours_soft, impl::ours_etcd,
+                 impl::raw_flock, impl::raw_flock_kept, impl::raw_flock_lstat,
+                 impl::py_file, impl::py_soft}) {
     if (flag(i) == name) return i;
   }
   throw std::invalid_argument("unknown implementation '" + name + "'");
@@ -129,7 +134,8 @@ struct local_lock::state {
 
 local_lock::local_lock(impl which, std::string path)
     : s_(new state{which, std::move(path), std::nullopt, {}, -1}) {
-  if (which == impl::ours_os || which == impl::ours_soft) {
+  if (which == impl::ours_os || which == impl::ours_soft ||
+      which == impl::ours_etcd) {
     filelock::lock_options o;
     o.kind = which == impl::ours_soft ? filelock::lock_kind::soft
                                       : filelock::lock_kind::os;
@@ -300,6 +306,21 @@ std::string lock_path(const setup& s, const std::string& name) {
 bool wanted(const setup& s, const std::string& section) {
   return s.only.empty() ||
          std::find(s.only.begin(), s.only.end(), section) != s.only.end();
+}
+
+std::string find_on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    auto end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const auto dir = dirs.substr(start, end - start);
+    const auto candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return {};
 }
 
 std::string load_average() {

@@ -34,10 +34,12 @@ summary summarize(std::vector<double> samples);
 // hand, `raw_flock_kept` the same on one descriptor opened once,
 // `raw_flock_lstat` adds the lstat(2) of the path that the library makes
 // after each grant (to notice a lock file replaced while it waited); `py_*`
-// are Python's filelock in a python3 process.
+// are Python's filelock in a python3 process. `ours_etcd` is file_lock on
+// an etcd name (the path is then etcd://HOST:PORT/NAME).
 enum class impl {
   ours_os,
   ours_soft,
+  ours_etcd,
   raw_flock,
   raw_flock_kept,
   raw_flock_lstat,
@@ -119,10 +121,16 @@ struct setup {
   // runs them all.
   std::vector<std::string> only;
   bool soft_available = false;
+  // etcd and etcdctl for the etcd section; empty: not found, skipped.
+  std::string etcd;
+  std::string etcdctl;
 };
 
 std::string lock_path(const setup& s, const std::string& name);
 bool wanted(const setup& s, const std::string& section);
+
+// The full path of a program found on PATH, or empty.
+std::string find_on_path(const std::string& name);
 
 // The first line of /proc/loadavg without its last two fields.
 std::string load_average();

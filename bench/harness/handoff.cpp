@@ -42,18 +42,22 @@ void expect_waiting(child& peer) {
 
 }  // namespace
 
-handoff_figures measure_handoff(const setup& s, impl which) {
+handoff_figures measure_handoff(const setup& s, impl which, std::string path) {
   // A poller finds the lock free at its next poll, so the release must land
   // at a random point of its poll period (50 ms for Python) or every sample
   // would show the same phase. Kernel waiters need only a settle time.
   const bool slow = polls(which) || which == impl::ours_soft;
-  const int rounds = s.quick ? 10 : slow ? 60 : 300;
-  const std::int64_t jitter = slow ? 50 * kMillisecond : kMillisecond;
+  // An etcd waiter is asleep (in poll) long before it is queued: it first
+  // grants a lease and creates its key over HTTP. 100 ms covers that on a
+  // loaded machine, so the release finds it waiting on the watch.
+  const bool remote = which == impl::ours_etcd;
+  const int rounds = s.quick ? 10 : remote ? 40 : slow ? 60 : 300;
+  const std::int64_t jitter = slow || remote ? 50 * kMillisecond : kMillisecond;
+  const std::int64_t settle = remote ? 100 * kMillisecond : kMillisecond;
   std::mt19937_64 random{std::random_device{}()};
-  std::uniform_int_distribution<std::int64_t> pause(kMillisecond,
-                                                    kMillisecond + jitter);
+  std::uniform_int_distribution<std::int64_t> pause(settle, settle + jitter);
 
-  const auto path = lock_path(s, "handoff-" + flag(which));
+  if (path.empty()) path = lock_path(s, "handoff-" + flag(which));
   auto a = start_peer(s, which, path);
   auto b = start_peer(s, which, path);
   a->send("a");

@@ -85,7 +85,9 @@ int main(int argc, char** argv) try {
   report->add_option("--only", s.only, "sections to run")
       ->delimiter(',')
       ->check(CLI::IsMember(
-          {"micro", "handoff", "overhead", "contention", "waiters"}));
+          {"micro", "handoff", "overhead", "contention", "waiters", "etcd"}));
+  report->add_option("--etcd", s.etcd, "etcd server (default: from PATH)");
+  report->add_option("--etcdctl", s.etcdctl, "etcdctl (default: from PATH)");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -95,6 +97,8 @@ int main(int argc, char** argv) try {
   if (own_dir) s.dir = make_temp_dir();
   s.self = std::filesystem::canonical("/proc/self/exe").string();
   s.soft_available = soft_lock_works(s.dir);
+  if (s.etcd.empty()) s.etcd = bench::find_on_path("etcd");
+  if (s.etcdctl.empty()) s.etcdctl = bench::find_on_path("etcdctl");
   o.python_available = !s.python_peer.empty() && python_has_filelock(s.python);
   bench::print_report(s, o);
   if (own_dir) std::filesystem::remove_all(s.dir);

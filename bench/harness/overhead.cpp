@@ -65,13 +65,18 @@ double peak_rss_kib(const setup& s, std::vector<std::string> argv) {
 
 std::vector<command_figures> measure_overhead(const setup& s) {
   const auto path = lock_path(s, "overhead");
-  const std::vector<std::pair<std::string, std::vector<std::string>>> commands =
+  return measure_commands(
+      s,
       {
           {"true", {"true"}},
           {"flock L true", {"flock", path, "true"}},
           {"filelock run L -- true", {s.filelock, "run", path, "--", "true"}},
-      };
-  const int rounds = s.quick ? 20 : 300;
+      },
+      s.quick ? 20 : 300);
+}
+
+std::vector<command_figures> measure_commands(
+    const setup& s, const std::vector<named_command>& commands, int rounds) {
   const int warmup = 5;
   const bool has_time = ::access("/usr/bin/time", X_OK) == 0;
 
@@ -85,7 +90,7 @@ std::vector<command_figures> measure_overhead(const setup& s) {
       millis[c].push_back(r.millis);
       if (!has_time) {
         rss[c].push_back(r.max_rss_kib);
-      } else if (i % 10 == 0) {
+      } else if ((i - warmup) % 10 == 0) {
         rss[c].push_back(peak_rss_kib(s, commands[c].second));
       }
     }

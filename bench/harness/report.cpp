@@ -124,6 +124,7 @@ struct results {
   std::vector<waiters_figures> waiters;
   std::vector<contention_figures> contention;
   std::vector<command_figures> overhead;
+  std::optional<etcd_figures> etcd;
   std::vector<std::pair<std::string, std::string>> loads;
 };
 
@@ -174,6 +175,11 @@ void measure_all(const setup& s, const report_options& o, results& r) {
         r.waiters.push_back(measure_waiters(s, i, n));
       }
     }
+  }
+  if (wanted(s, "etcd")) {
+    r.loads.emplace_back("start of etcd", load_average());
+    progress("etcd");
+    r.etcd = measure_etcd(s);
   }
   r.loads.emplace_back("end", load_average());
 }
@@ -367,6 +373,51 @@ void print_contention(const results& r) {
   std::cout << "\n";
 }
 
+void print_etcd(const results& r) {
+  if (!r.etcd) return;
+  const auto& e = *r.etcd;
+  std::cout << "## etcd (issue #9): filelock next to `etcdctl lock`\n\n";
+  if (!e.skipped.empty()) {
+    std::cout << "Not measured: " << e.skipped << ".\n\n";
+    return;
+  }
+  std::cout << "One private " << e.version << " on loopback ports, data in "
+            << e.data_dir
+            << "; both clients take the same kind of key (NAME/<lease>).\n\n"
+            << "| handoff | median | p99 | max | samples | "
+               "median vs etcdctl lock |\n"
+            << "| --- | --- | --- | --- | --- | --- |\n";
+  const auto& ctl = e.etcdctl_handoff;
+  for (const auto& h : e.handoff) {
+    std::cout << "| " << label(h.which) << " | " << us(h.micros.median) << " | "
+              << us(h.micros.p99) << " | " << us(h.micros.max) << " | "
+              << h.micros.count << " | " << ratio(h.micros.median, ctl.median)
+              << " |\n";
+  }
+  std::cout << "| " << e.etcdctl_handoff_label << " | " << us(ctl.median)
+            << " | " << us(ctl.p99) << " | " << us(ctl.max) << " | "
+            << ctl.count << " | 1.00x |\n\n";
+
+  const command_figures* ctl_run = nullptr;
+  for (const auto& c : e.overhead) {
+    if (c.name.rfind("etcdctl", 0) == 0) ctl_run = &c;
+  }
+  std::cout << "| command (each run " << e.overhead.front().millis.count
+            << " times, interleaved) | median | mean | p99 | "
+               "peak RSS (median) | time vs etcdctl lock |\n"
+            << "| --- | --- | --- | --- | --- | --- |\n";
+  for (const auto& c : e.overhead) {
+    std::cout << "| `" << c.name << "` | " << fixed(c.millis.median, 3)
+              << " ms | " << fixed(c.millis.mean, 3) << " ms | "
+              << fixed(c.millis.p99, 3) << " ms | "
+              << fixed(c.max_rss_kib.median, 0) << " KiB | "
+              << (ctl_run ? ratio(c.millis.median, ctl_run->millis.median)
+                          : "–")
+              << " |\n";
+  }
+  std::cout << "\n";
+}
+
 void print_waiters(const results& r) {
   if (r.waiters.empty()) return;
   std::cout << "## Scale: handoff with N processes waiting on one lock\n\n"
@@ -400,6 +451,7 @@ void print_report(const setup& s, const report_options& o) {
   print_overhead(r);
   print_contention(r);
   print_waiters(r);
+  print_etcd(r);
   print_micro(r);
   if (!o.python_available) {
     std::cout << "Python filelock was not found; its rows are missing.\n";

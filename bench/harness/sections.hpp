@@ -20,7 +20,9 @@ struct handoff_figures {
   impl which;
   summary micros;
 };
-handoff_figures measure_handoff(const setup& s, impl which);
+// path: the lock's name; empty: a lock file in setup::dir.
+handoff_figures measure_handoff(const setup& s, impl which,
+                                std::string path = {});
 
 // `waiters` processes blocked on one lock while another holds it; the
 // handoff latency to whichever of them gets it next.
@@ -50,5 +52,24 @@ struct command_figures {
   summary max_rss_kib;
 };
 std::vector<command_figures> measure_overhead(const setup& s);
+
+// Each command run `rounds` times, interleaved, as measure_overhead does.
+using named_command = std::pair<std::string, std::vector<std::string>>;
+std::vector<command_figures> measure_commands(
+    const setup& s, const std::vector<named_command>& commands, int rounds);
+
+// The etcd section (issue #9): a private etcd on loopback ports, and on it
+// the handoff latency and the `run -- true` overhead of filelock next to
+// `etcdctl lock`. skipped says why nothing was measured.
+struct etcd_figures {
+  std::string skipped;
+  std::string version;   // etcd's, for the header
+  std::string data_dir;  // where etcd keeps its data, with its filesystem
+  std::vector<handoff_figures> handoff;
+  std::string etcdctl_handoff_label;
+  summary etcdctl_handoff;
+  std::vector<command_figures> overhead;
+};
+etcd_figures measure_etcd(const setup& s);
 
 }  // namespace bench

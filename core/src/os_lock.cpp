@@ -47,8 +47,11 @@ class table {
     return *t;
   }
 
+  using map = std::map<file_id, std::shared_ptr<held_file>>;
+  using node_type = map::node_type;
+
   std::mutex mutex;
-  std::map<file_id, std::shared_ptr<held_file>> files;
+  map files;
 };
 
 class os_holding final : public holding {
@@ -81,6 +84,9 @@ class os_holding final : public holding {
   void finish(std::error_code& ec, bool unlock) noexcept {
     auto& t = table::instance();
     platform::file_handle last;
+    // Freed after the unlock, like the entry itself (the caller drops the
+    // last reference): others wait while we hold the lock.
+    table::node_type entry;
     {
       std::lock_guard lk(t.mutex);
       if (file_->pid != platform::current_pid()) {
@@ -90,12 +96,17 @@ class os_holding final : public holding {
         ec = make_error_code(errc::inherited_across_fork);
         return;
       }
-      auto c = file_->counts.find(owner_);
-      if (c != file_->counts.end() && --c->second == 0) {
-        file_->counts.erase(c);
+      auto& counts = file_->counts;
+      auto c = counts.find(owner_);
+      const bool only_one =
+          c != counts.end() && c->second == 1 && counts.size() == 1;
+      if (!only_one) {
+        if (c != counts.end() && --c->second == 0) counts.erase(c);
+        if (!counts.empty()) return;
       }
-      if (!file_->counts.empty()) return;
-      t.files.erase(file_->id);
+      // The last count leaves with the entry: nothing reaches a held_file
+      // once it is out of the table but its holdings, and this was the last.
+      entry = t.files.extract(file_->id);
       last = std::move(file_->handle);
     }
     // Unlock explicitly before closing: a child that inherited the
@@ -175,12 +186,11 @@ acquire_result os_acquire(const request& r) noexcept try {
     platform::failure why;
     const platform::open_rules rules{r.options.follow_symlink,
                                      r.options.allow_directory};
-    auto h = platform::open_lock_file(r.path, r.mode, r.options.file_mode, why,
-                                      rules);
-    if (!h.valid()) return failed_result(why.operation, why.code);
     file_id id;
+    auto h = platform::open_lock_file(r.path, r.mode, r.options.file_mode, why,
+                                      rules, &id);
+    if (!h.valid()) return failed_result(why.operation, why.code);
     std::error_code ec;
-    if (!platform::identify(h, id, ec)) return failed_result("stat", ec);
 
     {
       std::lock_guard lk(t.mutex);
@@ -188,14 +198,41 @@ acquire_result os_acquire(const request& r) noexcept try {
       if (join_held(t, id, r, joined)) return joined;
     }
 
-    // One attempt first; only a real wait is worth a diagnostic line.
-    const deadline now_only = steady_clock::time_point::min();
-    auto s = platform::lock_file(h, r.mode, now_only, r.stop, ec);
-    if (s == platform::wait_status::busy &&
-        !(r.until && *r.until <= steady_clock::now())) {
-      tell(r, "waiting for " + std::string(to_string(r.mode)) + " lock on " +
-                  quoted(r.path));
-      s = platform::lock_file(h, r.mode, r.until, r.stop, ec);
+    // The table entry, the holding and the map node are made before the
+    // wait: from the grant until the caller's release every other waiter
+    // waits, so that stretch does no allocation (and a bad_alloc comes
+    // before the lock, not with it held). Nothing here is visible to
+    // others until the node is inserted.
+    auto f = std::make_shared<held_file>();
+    f->id = id;
+    f->handle = std::move(h);
+    f->os_mode = r.mode;
+    f->pid = platform::current_pid();
+    f->counts[r.owner] = 1;
+    auto holding = std::make_shared<os_holding>(f, r.owner, r.mode, r.path,
+                                                r.options.follow_symlink);
+    table::node_type node;
+    {
+      table::map staging;
+      node = staging.extract(staging.emplace(id, f).first);
+    }
+    const auto& fh = f->handle;
+
+    // With a diagnostic wanted, one attempt first: only a real wait is
+    // worth a line. Without, the wait alone: a system call less when the
+    // lock is busy, which under contention is most of the time.
+    platform::wait_status s;
+    if (r.options.on_diagnostic) {
+      const deadline now_only = steady_clock::time_point::min();
+      s = platform::lock_file(fh, r.mode, now_only, r.stop, ec);
+      if (s == platform::wait_status::busy &&
+          !(r.until && *r.until <= steady_clock::now())) {
+        tell(r, "waiting for " + std::string(to_string(r.mode)) + " lock on " +
+                    quoted(r.path));
+        s = platform::lock_file(fh, r.mode, r.until, r.stop, ec);
+      }
+    } else {
+      s = platform::lock_file(fh, r.mode, r.until, r.stop, ec);
     }
     if (s == platform::wait_status::failed) return failed_result("lock", ec);
     if (s != platform::wait_status::acquired) return not_granted(s, id);
@@ -218,14 +255,11 @@ acquire_result os_acquire(const request& r) noexcept try {
     // same time: the second joins the first, and closing its own
     // description drops only its own, redundant, shared lock.
     if (join_held(t, id, r, joined)) return joined;
-    auto f = std::make_shared<held_file>();
-    f->id = id;
-    f->handle = std::move(h);
-    f->os_mode = r.mode;
-    f->pid = platform::current_pid();
-    f->counts[r.owner] = 1;
-    t.files.emplace(id, f);
-    return granted(std::move(f), r);
+    t.files.insert(std::move(node));
+    acquire_result out;
+    out.status = acquire_status::acquired;
+    out.lock = guard(std::move(holding));
+    return out;
   }
 } catch (const std::bad_alloc&) {
   return failed_result("lock",

@@ -69,10 +69,12 @@ struct open_rules {
 // close-on-exec. A new file gets file_mode (regardless of umask) when one
 // is given. Falls back to a read-only open where write access is refused,
 // since flock() does not need it. Returns an invalid handle and fills why
-// on failure.
+// on failure. With id, also identifies the file (as identify() does), from
+// the status read to check its type: one system call less per acquire.
 file_handle open_lock_file(const std::filesystem::path& path, lock_mode mode,
                            std::optional<std::filesystem::perms> file_mode,
-                           failure& why, const open_rules& rules = {}) noexcept;
+                           failure& why, const open_rules& rules = {},
+                           file_id* id = nullptr) noexcept;
 
 bool identify(const file_handle& h, file_id& id, std::error_code& ec) noexcept;
 
@@ -100,6 +102,18 @@ std::vector<holder_info> os_lock_holders(const file_id& id);
 bool os_lock_holders_complete() noexcept;
 
 std::int64_t current_pid() noexcept;
+
+// ---- Shared libraries loaded at run time (the etcd backend's libcurl)
+
+// The names under which the platform's loader finds libcurl's stable ABI
+// (soname libcurl.so.4 and its equivalents), most likely first.
+std::vector<std::string> curl_library_names();
+// Opens a shared library for the rest of the process (it is never
+// closed). Null on failure, with the loader's reason, which names the
+// library, in error.
+void* open_library(const std::string& name, std::string& error) noexcept;
+// The address of an exported function, or null.
+void* library_symbol(void* library, const char* name) noexcept;
 
 // The command line of a live process, or empty.
 std::string process_command(std::int64_t pid);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -82,6 +83,26 @@ TEST_CASE("run on etcd: nobody answers -> 69, naming the endpoint") {
   CHECK(out.starts_with(
       "filelock: cannot lock 'etcd://127.0.0.1:" + port +
       "/x': no etcd endpoint answers (http://127.0.0.1:" + port));
+}
+
+TEST_CASE("run on etcd: libcurl that cannot be loaded -> 64, naming the file") {
+  // libcurl is loaded on first use of an etcd name (core/src/etcd/
+  // curl_api.hpp); FILELOCK_LIBCURL stands in for a machine without it.
+  const std::string missing = "/nonexistent/filelock-test/libcurl.so.4";
+  auto [status, out] = filelock::etcd_test::run(
+      program({"run", "etcd://127.0.0.1:1/x", "--", "sh", "-c", "echo ran"}),
+      {"FILELOCK_LIBCURL=" + missing});
+  CHECK_MESSAGE(status == 64, out);
+  CHECK_MESSAGE(out.find(missing) != std::string::npos, out);
+  CHECK_MESSAGE(out.find("needs libcurl") != std::string::npos, out);
+  CHECK(out.find("ran") == std::string::npos);
+  CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+
+  auto [st, text] =
+      filelock::etcd_test::run(program({"status", "etcd://127.0.0.1:1/x"}),
+                               {"FILELOCK_LIBCURL=" + missing});
+  CHECK_MESSAGE(st == 64, text);
+  CHECK_MESSAGE(text.find(missing) != std::string::npos, text);
 }
 
 TEST_CASE(

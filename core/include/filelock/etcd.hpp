@@ -113,6 +113,9 @@ enum class errc {
   server_error,
   // This filelock was built with FILELOCK_WITH_ETCD=OFF.
   not_built,
+  // libcurl, which the backend loads on first use, could not be loaded
+  // (the error's detail names the file and the loader's reason).
+  curl_unavailable,
   // An etcd:NAME without endpoints: none given, none in the environment.
   no_endpoints,
 };

@@ -1,6 +1,6 @@
 #include "etcd/client.hpp"
 
-#include <curl/curl.h>
+#include "etcd/curl_api.hpp"
 
 #include <algorithm>
 #include <array>
@@ -104,11 +104,9 @@ std::string prefix_end(std::string_view prefix) {
 }
 
 std::shared_ptr<config> make_config(const location& where, const options& o) {
-  // curl_global_init must run before any thread uses libcurl; once is
-  // enough for the process and it is never undone (other libraries in the
-  // process may use libcurl too).
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  // Loads libcurl (and runs curl_global_init) before any thread needs it;
+  // a missing libcurl fails here, before a lease exists.
+  curl();
 
   auto cfg = std::make_shared<config>();
   cfg->endpoints = where.endpoints;
@@ -201,17 +199,20 @@ bool mentions(const std::string& text, std::string_view what) {
 }  // namespace
 
 client::client(std::shared_ptr<config> cfg)
-    : cfg_(std::move(cfg)), multi_(curl_multi_init()), easy_(curl_easy_init()) {
+    : cfg_(std::move(cfg)),
+      curl_(&curl()),
+      multi_(curl_->multi_init()),
+      easy_(curl_->easy_init()) {
   if (!multi_ || !easy_) throw std::bad_alloc();
 }
 
 client::~client() {
-  curl_easy_cleanup(static_cast<CURL*>(easy_));
-  curl_multi_cleanup(static_cast<CURLM*>(multi_));
+  curl_->easy_cleanup(static_cast<CURL*>(easy_));
+  curl_->multi_cleanup(static_cast<CURLM*>(multi_));
 }
 
 void client::wakeup() noexcept {
-  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  curl_->multi_wakeup(static_cast<CURLM*>(multi_));
 }
 
 std::string client::endpoint() const {
@@ -230,49 +231,50 @@ client::raw_reply client::post(
   sink_state state{&r.body, sink, {}, false, nullptr};
   char errbuf[CURL_ERROR_SIZE] = {};
 
-  curl_easy_reset(e);
+  curl_->easy_reset(e);
   curl_slist* headers =
-      curl_slist_append(nullptr, "Content-Type: application/json");
+      curl_->slist_append(nullptr, "Content-Type: application/json");
   std::string auth = "Authorization: " + token;
-  if (!token.empty()) headers = curl_slist_append(headers, auth.c_str());
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                   static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &state);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(cfg_->connect_timeout.count()));
+  if (!token.empty()) headers = curl_->slist_append(headers, auth.c_str());
+  curl_->easy_setopt(e, CURLOPT_URL, url.c_str());
+  curl_->easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  curl_->easy_setopt(e, CURLOPT_POSTFIELDS, body.c_str());
+  curl_->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(body.size()));
+  curl_->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_->easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+  curl_->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+  curl_->easy_setopt(e, CURLOPT_WRITEDATA, &state);
+  curl_->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(cfg_->connect_timeout.count()));
   if (timeout.count() > 0) {
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+    curl_->easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                       static_cast<long>(timeout.count()));
   }
   // Only the endpoints we were given, never a proxy from the environment:
   // http_proxy set for a fleet's web traffic must not reroute lock traffic.
-  curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+  curl_->easy_setopt(e, CURLOPT_NOPROXY, "*");
   if (!cfg_->ca_file.empty()) {
-    curl_easy_setopt(e, CURLOPT_CAINFO, cfg_->ca_file.c_str());
+    curl_->easy_setopt(e, CURLOPT_CAINFO, cfg_->ca_file.c_str());
   }
   if (!cfg_->cert_file.empty()) {
-    curl_easy_setopt(e, CURLOPT_SSLCERT, cfg_->cert_file.c_str());
+    curl_->easy_setopt(e, CURLOPT_SSLCERT, cfg_->cert_file.c_str());
   }
   if (!cfg_->key_file.empty()) {
-    curl_easy_setopt(e, CURLOPT_SSLKEY, cfg_->key_file.c_str());
+    curl_->easy_setopt(e, CURLOPT_SSLKEY, cfg_->key_file.c_str());
   }
   if (cfg_->insecure) {
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
 
-  curl_multi_add_handle(m, e);
+  curl_->multi_add_handle(m, e);
   bool finished = false;
   while (!finished) {
     int running = 0;
-    curl_multi_perform(m, &running);
+    curl_->multi_perform(m, &running);
     int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(m, &queued)) {
+    while (CURLMsg* msg = curl_->multi_info_read(m, &queued)) {
       if (msg->msg == CURLMSG_DONE) {
         r.code = msg->data.result;
         finished = true;
@@ -292,13 +294,13 @@ client::raw_reply client::post(
     // late a stop_check that nobody signals is noticed.
     auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now);
     auto cap = std::min<std::chrono::milliseconds::rep>(left.count(), 250);
-    curl_multi_poll(m, nullptr, 0, static_cast<int>(cap), nullptr);
+    curl_->multi_poll(m, nullptr, 0, static_cast<int>(cap), nullptr);
   }
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_multi_remove_handle(m, e);
-  curl_slist_free_all(headers);
+  curl_->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_->multi_remove_handle(m, e);
+  curl_->slist_free_all(headers);
   r.ended_by_sink = state.ended;
-  r.error = errbuf[0] ? errbuf : curl_easy_strerror(r.code);
+  r.error = errbuf[0] ? errbuf : curl_->easy_strerror(r.code);
   if (state.failure) std::rethrow_exception(state.failure);
   return r;
 }

@@ -75,6 +75,8 @@ std::shared_ptr<config> make_config(const location& where, const options& o);
 using stop_check = std::function<bool()>;
 enum class outcome { done, interrupted, timed_out };
 
+struct curl_api;
+
 // One per thread: it owns a libcurl multi handle (whose pool keeps the
 // connection alive between calls) and is never shared. wakeup() is the one
 // member other threads may call, to make a blocked call look at its
@@ -124,6 +126,7 @@ class client {
 
   std::shared_ptr<config> cfg_;
   stop_check stop_;
+  const curl_api* curl_;
   void* multi_;
   void* easy_;
 };

@@ -30,6 +30,8 @@ class category_impl : public std::error_category {
         return "etcd refused the request";
       case errc::not_built:
         return "filelock was built without etcd support";
+      case errc::curl_unavailable:
+        return "etcd support needs libcurl, which cannot be loaded";
       case errc::no_endpoints:
         return "none is configured";
     }

@@ -103,11 +103,15 @@ void read_ttls(client& c, std::vector<entry>& entries) {
 template <class F>
 auto with_client(std::string_view name, const options& o, F&& f) {
   auto where = parse_name(name, o.endpoints);
-  auto cfg = detail::make_config(where, o);
-  client c(cfg);
   try {
+    auto cfg = detail::make_config(where, o);
+    client c(cfg);
     return f(c, where);
   } catch (const call_error& e) {
+    if (e.code() == errc::curl_unavailable) {
+      throw error("load libcurl (" + e.detail() + ") for", std::string(name),
+                  e.code());
+    }
     throw error("reach etcd (" + e.detail() + ") for", std::string(name),
                 e.code());
   }

@@ -1,4 +1,5 @@
 // POSIX implementation of platform.hpp: flock(2) on a lock file.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -45,11 +46,16 @@ bool last_is_symlink(const std::filesystem::path& path) {
 
 // Refuses what is not a regular file (or, where the rules allow one, a
 // directory), keeping a reason a person can read.
-bool check_regular(int fd, const open_rules& rules, failure& why) {
+// Fills id from the same status when asked.
+bool check_regular(int fd, const open_rules& rules, failure& why, file_id* id) {
   struct stat st {};
   if (sys::fstat(fd, &st) != 0) {
     why = {"stat", last_error()};
     return false;
+  }
+  if (id) {
+    *id = {static_cast<std::uint64_t>(st.st_dev),
+           static_cast<std::uint64_t>(st.st_ino)};
   }
   if (S_ISDIR(st.st_mode) && rules.allow_directory) return true;
   if (S_ISDIR(st.st_mode)) {
@@ -61,6 +67,22 @@ bool check_regular(int fd, const open_rules& rules, failure& why) {
     return false;
   }
   return true;
+}
+
+// The error of a failed flock(), from errno.
+std::error_code flock_error(int fd, int op) {
+  auto ec = last_error();
+  // On NFS, Linux makes flock() a byte-range lock, and an exclusive one
+  // fails with EBADF on a descriptor open for reading only, which is what
+  // open_lock_file falls back to when write access is refused
+  // (gofrs/flock#95). Say so rather than report a bad descriptor.
+  if (ec.value() == EBADF && op == LOCK_EX) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_ACCMODE) == O_RDONLY) {
+      return make_error_code(errc::exclusive_needs_write_access);
+    }
+  }
+  return ec;
 }
 
 }  // namespace
@@ -83,7 +105,8 @@ void file_handle::close() noexcept {
 
 file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
                            std::optional<std::filesystem::perms> file_mode,
-                           failure& why, const open_rules& rules) noexcept {
+                           failure& why, const open_rules& rules,
+                           file_id* id) noexcept {
   const int flags = common_flags(rules);
   // Bounded: each round either opens, or sees the file vanish between our
   // two opens (ENOENT, then EEXIST); a file that appears and disappears
@@ -106,7 +129,7 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
       if (fd < 0) errno = write_errno;
     }
     if (fd >= 0) {
-      if (!check_regular(fd, rules, why)) {
+      if (!check_regular(fd, rules, why, id)) {
         sys::close(fd);
         return {};
       }
@@ -158,7 +181,13 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
         return {};
       }
     }
-    return file_handle(fd);
+    file_handle created(fd);
+    std::error_code ec;
+    if (id && !identify(created, *id, ec)) {
+      why = {"stat", ec};
+      return {};
+    }
+    return created;
   }
   why = {"open", std::error_code(changed, std::system_category())};
   return {};
@@ -180,24 +209,28 @@ wait_status lock_file(const file_handle& h, lock_mode mode,
                       std::error_code& ec) noexcept {
   const int fd = static_cast<int>(h.get());
   const int op = mode == lock_mode::shared ? LOCK_SH : LOCK_EX;
+  // A wait nothing can end early needs no first attempt: flock() returns at
+  // once when the lock is free, and one system call per acquire is saved.
+  if (!until && !stop.stop_possible()) {
+    if (sys::flock(fd, op) == 0) return wait_status::acquired;
+    ec = flock_error(fd, op);
+    return wait_status::failed;
+  }
+  // Otherwise the attempt keeps the uncontended case off the watchdog
+  // thread that blocking_flock starts.
   if (sys::flock(fd, op | LOCK_NB) == 0) return wait_status::acquired;
   if (errno != EWOULDBLOCK) {
-    ec = last_error();
-    // On NFS, Linux makes flock() a byte-range lock, and an exclusive one
-    // fails with EBADF on a descriptor open for reading only, which is
-    // what open_lock_file falls back to when write access is refused
-    // (gofrs/flock#95). Say so rather than report a bad descriptor.
-    if (ec.value() == EBADF && op == LOCK_EX) {
-      const int flags = ::fcntl(fd, F_GETFL);
-      if (flags >= 0 && (flags & O_ACCMODE) == O_RDONLY) {
-        ec = make_error_code(errc::exclusive_needs_write_access);
-      }
-    }
+    ec = flock_error(fd, op);
     return wait_status::failed;
   }
   if (until && steady_clock::now() >= *until) return wait_status::busy;
   if (stop.stop_requested()) return wait_status::cancelled;
-  return posix::blocking_flock(fd, op, until, stop, ec);
+  auto s = posix::blocking_flock(fd, op, until, stop, ec);
+  if (s == wait_status::failed && ec.category() == std::system_category()) {
+    errno = ec.value();
+    ec = flock_error(fd, op);
+  }
+  return s;
 }
 
 void unlock_file(const file_handle& h, std::error_code& ec) noexcept {
@@ -340,6 +373,28 @@ void refresh_pid_in_child() noexcept {
 }
 
 }  // namespace
+
+std::vector<std::string> curl_library_names() {
+  // libcurl's ABI has been soname 4 since 2006 (7.16): ELF systems and
+  // macOS name it by that number. The unversioned name comes from the
+  // development package only, so it is the last resort.
+  return {"libcurl.so.4", "libcurl.4.dylib", "libcurl.so", "libcurl.dylib"};
+}
+
+void* open_library(const std::string& name, std::string& error) noexcept {
+  // RTLD_LOCAL: libcurl's own dependencies (OpenSSL, ...) must not start
+  // resolving symbols of libraries loaded after them.
+  void* lib = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* why = ::dlerror();
+    error = why ? why : name + ": cannot be loaded";
+  }
+  return lib;
+}
+
+void* library_symbol(void* library, const char* name) noexcept {
+  return ::dlsym(library, name);
+}
 
 std::int64_t current_pid() noexcept {
   auto pid = cached_pid.load(std::memory_order_relaxed);

@@ -63,7 +63,8 @@ bool explain_denied(const std::wstring& wpath, const open_rules& rules,
 // Refuses what we opened when it is not a plain file on a disk.
 // A directory stays refused even under open_rules::allow_directory:
 // LockFileEx locks byte ranges of file data, which a directory has none of.
-bool check_regular(HANDLE h, failure& why) {
+// Fills id from the same information when asked.
+bool check_regular(HANDLE h, failure& why, file_id* id) {
   if (GetFileType(h) != FILE_TYPE_DISK) {
     why = {"lock", make_error_code(errc::not_a_regular_file)};
     return false;
@@ -81,6 +82,7 @@ bool check_regular(HANDLE h, failure& why) {
     why = {"lock", std::make_error_code(std::errc::is_a_directory)};
     return false;
   }
+  if (id) *id = win32::id_of(info);
   return true;
 }
 
@@ -119,7 +121,7 @@ void file_handle::close() noexcept {
 // passes on, which is how Windows shares files between users.
 file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
                            std::optional<std::filesystem::perms>, failure& why,
-                           const open_rules& rules) noexcept try {
+                           const open_rules& rules, file_id* id) noexcept try {
   std::error_code ec;
   const std::wstring wpath = wide_path(path, ec);
   if (ec) {
@@ -133,7 +135,7 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
   for (int round = 0;; ++round) {
     HANDLE h = open_once(wpath, OPEN_ALWAYS, rules);
     if (h != INVALID_HANDLE_VALUE) {
-      if (!check_regular(h, why)) {
+      if (!check_regular(h, why, id)) {
         CloseHandle(h);
         return {};
       }
@@ -232,6 +234,25 @@ std::vector<holder_info> os_lock_holders(const file_id&) {
 
 std::int64_t current_pid() noexcept {
   return GetCurrentProcessId();
+}
+
+std::vector<std::string> curl_library_names() {
+  // curl's own Windows builds and vcpkg name it libcurl.dll, MSYS2 and
+  // MinGW builds libcurl-4.dll (the soname's number kept in the name).
+  return {"libcurl.dll", "libcurl-4.dll", "libcurl-x64.dll"};
+}
+
+void* open_library(const std::string& name, std::string& error) noexcept {
+  HMODULE m = LoadLibraryW(win32::widen(name).c_str());
+  if (m == nullptr) {
+    error = name + ": " + win32::error_code_of(GetLastError()).message();
+  }
+  return reinterpret_cast<void*>(m);
+}
+
+void* library_symbol(void* library, const char* name) noexcept {
+  return reinterpret_cast<void*>(
+      GetProcAddress(static_cast<HMODULE>(library), name));
 }
 
 std::string process_command(std::int64_t pid) {
