@@ -29,7 +29,7 @@ cleanup() {
   for f in "$T"/*.bgpid; do
     [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
   done
-  rm -rf "$T"
+  rm -rf "$T" "$T.starts"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -205,11 +205,26 @@ wait_until_gone() {
 }
 
 # is_alive PID: the process exists and is not a zombie (init here may be
-# slow to reap orphans, and kill -0 succeeds on a zombie).
+# slow to reap orphans, and kill -0 succeeds on a zombie), and it is the
+# same process as at the first look: that look records its start time, and
+# later ones compare it. Pids wrap within seconds on a machine with
+# pid_max 32768 while stress tests fork thousands of processes, and a
+# newcomer given the pid of a dead command made SIGKILL checks see it
+# "alive" with the lock free. Kept beside $T, whose contents tests list.
 is_alive() {
-  [ -r "/proc/$1/stat" ] || return 1
-  _state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$_state" ] && [ "$_state" != Z ] && [ "$_state" != X ]
+  _stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  # Fields from the state on (comm may hold spaces and parentheses): the
+  # state is the 1st, the start time (field 22) the 20th.
+  _f=$(printf '%s\n' "${_stat##*)}" | awk '{ print $1, $20 }')
+  _state=${_f% *}
+  _start=${_f#* }
+  [ -n "$_state" ] && [ "$_state" != Z ] && [ "$_state" != X ] || return 1
+  mkdir -p "$T.starts"
+  if [ -f "$T.starts/$1" ]; then
+    [ "$(cat "$T.starts/$1")" = "$_start" ]
+  else
+    echo "$_start" >"$T.starts/$1"
+  fi
 }
 
 # probe PATH [-s]: asks util-linux flock(1), an independent tool, whether
