@@ -15,13 +15,78 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "platform.hpp"
 
 namespace filelock::detail::platform {
+namespace {
+
+#if defined(__linux__)
+// Closing an inotify instance waits for an SRCU grace period in the kernel
+// (the group's teardown calls synchronize_srcu): 10-15 ms measured here,
+// between a soft waiter's grant and its return, which was most of the
+// soft lock's handoff time (bench/). So instances are kept for reuse: a
+// finished watch only removes its watch, which does not wait, and the next
+// watch of the process takes the instance. After fork() the instance would
+// be shared with the parent, whose events the child would take from it, so
+// a child closes what it inherited instead (its close drops a reference
+// only: the parent's keeps the group alive, and nothing waits).
+class notify_pool {
+ public:
+  static int take() noexcept {
+    auto& p = instance();
+    std::lock_guard lk(p.mutex_);
+    p.forget_inherited();
+    if (p.fds_.empty()) return ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    const int fd = p.fds_.back();
+    p.fds_.pop_back();
+    return fd;
+  }
+
+  static void give(int fd, int watch) noexcept {
+    if (watch >= 0) ::inotify_rm_watch(fd, watch);
+    auto& p = instance();
+    std::lock_guard lk(p.mutex_);
+    p.forget_inherited();
+    if (p.fds_.size() >= kKept) {
+      ::close(fd);
+      return;
+    }
+    try {
+      p.fds_.push_back(fd);
+    } catch (...) {
+      ::close(fd);
+    }
+  }
+
+ private:
+  static constexpr std::size_t kKept = 4;
+
+  static notify_pool& instance() noexcept {
+    static notify_pool* p = new notify_pool;  // used until exit: see os_lock
+    return *p;
+  }
+
+  void forget_inherited() noexcept {
+    if (pid_ == ::getpid()) return;
+    for (int fd : fds_) ::close(fd);
+    fds_.clear();
+    pid_ = ::getpid();
+  }
+
+  std::mutex mutex_;
+  std::vector<int> fds_;
+  pid_t pid_ = ::getpid();
+};
+#endif
+
+}  // namespace
 
 struct dir_watch::impl {
   int notify_fd = -1;
+  int watch = -1;  // the watch descriptor on notify_fd
   int process_fd = -1;
   std::int64_t process = 0;
   // [0] is polled; [1] is written by the stop callback (the same
@@ -30,7 +95,9 @@ struct dir_watch::impl {
   std::string name;
 
   ~impl() {
-    if (notify_fd >= 0) ::close(notify_fd);
+#if defined(__linux__)
+    if (notify_fd >= 0) notify_pool::give(notify_fd, watch);
+#endif
     if (process_fd >= 0) ::close(process_fd);
     if (wake[0] >= 0) ::close(wake[0]);
     if (wake[1] >= 0 && wake[1] != wake[0]) ::close(wake[1]);
@@ -61,7 +128,9 @@ struct dir_watch::impl {
       if (n <= 0) return hit;
       for (char* p = buf; p < buf + n;) {
         auto* ev = reinterpret_cast<inotify_event*>(p);
-        if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && name == ev->name)) {
+        // Events of an earlier watch on a reused instance are not ours.
+        if ((ev->mask & IN_Q_OVERFLOW) ||
+            (ev->wd == watch && ev->len > 0 && name == ev->name)) {
           hit = true;
         }
         p += sizeof(inotify_event) + ev->len;
@@ -87,17 +156,21 @@ bool dir_watch::start(const std::filesystem::path& dir,
   // A removal on another NFS/SMB client, or by a FUSE server, sends no
   // local event: there only polling sees it.
   if (is_network_filesystem(dir)) return false;
-  impl_->notify_fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  impl_->notify_fd = notify_pool::take();
   if (impl_->notify_fd < 0) return false;
   // IN_MOVED_FROM: a breaker or a tool renaming the marker away.
   // IN_ATTRIB: a lease refresh or a last link gone (nlink drops).
   const auto mask = IN_DELETE | IN_MOVED_FROM | IN_ATTRIB | IN_DELETE_SELF |
                     IN_MOVE_SELF | IN_ONLYDIR;
-  if (::inotify_add_watch(impl_->notify_fd, dir.c_str(), mask) < 0) {
-    ::close(impl_->notify_fd);
+  impl_->watch = ::inotify_add_watch(impl_->notify_fd, dir.c_str(), mask);
+  if (impl_->watch < 0) {
+    notify_pool::give(impl_->notify_fd, -1);
     impl_->notify_fd = -1;
     return false;
   }
+  // Left over from the instance's last watch: drained now, so that a full
+  // queue of them does not read as an overflow later.
+  impl_->drain();
   return true;
 #else
   (void)dir;
