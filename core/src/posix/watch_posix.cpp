@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "platform.hpp"
@@ -64,8 +65,11 @@ class notify_pool {
  private:
   static constexpr std::size_t kKept = 4;
 
+  // Never destroyed (a waiter may finish during exit, after static
+  // destructors ran), and built in place, so that nothing here can throw.
   static notify_pool& instance() noexcept {
-    static notify_pool* p = new notify_pool;  // used until exit: see os_lock
+    alignas(notify_pool) static unsigned char storage[sizeof(notify_pool)];
+    static notify_pool* p = new (storage) notify_pool;
     return *p;
   }
 
