@@ -12,6 +12,8 @@
 //                             process holds N other locks
 //
 // Usage: filelock_micro [--dir=DIR] [Google Benchmark flags]
+// Lock files go in a new directory under DIR (default /tmp), removed at
+// the end.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -204,6 +207,14 @@ int main(int argc, char** argv) {
       args.push_back(argv[i]);
     }
   }
+  // Our files go in a directory of our own, which is all we remove at the
+  // end: other people's files in /tmp (or --dir) are none of our business.
+  std::string private_dir = bench_dir + "/filelock-micro.XXXXXX";
+  if (::mkdtemp(private_dir.data()) == nullptr) {
+    std::perror(("filelock_micro: mkdtemp in " + bench_dir).c_str());
+    return 1;
+  }
+  bench_dir = private_dir;
   int n = static_cast<int>(args.size());
   register_all(raise_descriptor_limit());
   benchmark::Initialize(&n, args.data());
@@ -212,11 +223,6 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
 
   std::error_code ignored;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(bench_dir, ignored)) {
-    if (entry.path().filename().string().rfind("micro-", 0) == 0) {
-      std::filesystem::remove(entry.path(), ignored);
-    }
-  }
+  std::filesystem::remove_all(private_dir, ignored);
   return 0;
 }
