@@ -22,6 +22,7 @@
 #include "backend.hpp"
 #include "holding.hpp"
 #include "platform.hpp"
+#include "record.hpp"
 
 namespace filelock::detail {
 namespace {
@@ -165,6 +166,42 @@ std::string quoted(const std::filesystem::path& p) {
   return "'" + p.string() + "'";
 }
 
+// Whether the file at the lock's path is a soft lock's marker: it holds
+// our owner record. Then the OS lock on it means nothing to the soft
+// locker who made it, and the path is a soft lock whatever kind was asked
+// for, so that `filelock acquire L` (soft) and `filelock run L` exclude
+// each other. Only our own record counts: "PID\nHOST" lines are also what
+// other tools write into their own OS lock files. Never for the flock(1)
+// personality (follow_symlink, allow_directory), which locks any file as
+// util-linux does. Only a file with content is read, which an OS lock
+// file, never written to, is not. `changed`: the path no longer names the
+// file we locked (a soft owner released it meanwhile): start over, or we
+// would hold a lock on a file nobody else can find.
+enum class content { plain, soft_marker, changed };
+
+content judge_content(const request& r, const file_id& id) {
+  if (r.options.follow_symlink || r.options.allow_directory) {
+    return content::plain;
+  }
+  platform::marker_state m;
+  platform::failure why;
+  switch (platform::read_marker(r.path, m, why)) {
+    case platform::read_status::missing:
+      return content::changed;
+    case platform::read_status::failed:
+      return content::plain;  // unreadable: not a marker we could honour
+    case platform::read_status::ok:
+      break;
+  }
+  if (m.id != id) return content::changed;
+  if (m.oversized) return content::plain;
+  const auto parsed = parse_record(m.content);
+  return parsed.record &&
+                 parsed.record->origin == owner_record::format::filelock
+             ? content::soft_marker
+             : content::plain;
+}
+
 acquire_result not_granted(platform::wait_status s, const file_id& id) {
   acquire_result r;
   r.status = s == platform::wait_status::busy ? acquire_status::busy
@@ -187,8 +224,9 @@ acquire_result os_acquire(const request& r) noexcept try {
     const platform::open_rules rules{r.options.follow_symlink,
                                      r.options.allow_directory};
     file_id id;
+    std::uint64_t size = 0;
     auto h = platform::open_lock_file(r.path, r.mode, r.options.file_mode, why,
-                                      rules, &id);
+                                      rules, &id, &size);
     if (!h.valid()) return failed_result(why.operation, why.code);
     std::error_code ec;
 
@@ -247,6 +285,21 @@ acquire_result os_acquire(const request& r) noexcept try {
                   " was removed or replaced while we waited; locking the "
                   "file it names now");
       continue;
+    }
+    switch (size > 0 ? judge_content(r, id) : content::plain) {
+      case content::plain:
+        break;
+      case content::changed:
+        continue;
+      case content::soft_marker: {
+        // Our lock on it excludes no soft locker, who never takes one.
+        tell(r, quoted(r.path) +
+                    " holds a soft lock's owner record: taking it as a soft "
+                    "lock");
+        std::error_code ignored;
+        platform::unlock_file(f->handle, ignored);
+        return soft_acquire(r);
+      }
     }
 
     std::lock_guard lk(t.mutex);

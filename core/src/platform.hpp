@@ -70,11 +70,13 @@ struct open_rules {
 // is given. Falls back to a read-only open where write access is refused,
 // since flock() does not need it. Returns an invalid handle and fills why
 // on failure. With id, also identifies the file (as identify() does), from
-// the status read to check its type: one system call less per acquire.
+// the status read to check its type: one system call less per acquire;
+// with size, gives its size in bytes from the same status.
 file_handle open_lock_file(const std::filesystem::path& path, lock_mode mode,
                            std::optional<std::filesystem::perms> file_mode,
                            failure& why, const open_rules& rules = {},
-                           file_id* id = nullptr) noexcept;
+                           file_id* id = nullptr,
+                           std::uint64_t* size = nullptr) noexcept;
 
 bool identify(const file_handle& h, file_id& id, std::error_code& ec) noexcept;
 

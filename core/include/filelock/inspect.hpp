@@ -95,9 +95,12 @@
 //   where the filesystem refuses OS locks (ENOLCK, EOPNOTSUPP, ENOSYS). The
 //   refusal is detected on the directory before the lock file is created,
 //   so the fallback leaves no empty OS lock file behind to block the soft
-//   lock; guard::kind() and on_diagnostic tell which kind was taken. Do not
-//   mix kinds on one path: an OS lock file left in place is, to a soft
-//   locker, a marker with an unknown owner.
+//   lock; guard::kind() and on_diagnostic tell which kind was taken. The
+//   kinds exclude each other on one path: an OS lock file left in place
+//   is, to a soft locker, a marker with an unknown owner; and lock_kind::os
+//   or automatic on a file that holds our owner record drops its OS lock
+//   and takes the path as a soft lock (not with follow_symlink or
+//   allow_directory, flock(1)'s personality, which lock any file).
 #pragma once
 
 #include <chrono>

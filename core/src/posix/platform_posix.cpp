@@ -47,7 +47,8 @@ bool last_is_symlink(const std::filesystem::path& path) {
 // Refuses what is not a regular file (or, where the rules allow one, a
 // directory), keeping a reason a person can read.
 // Fills id from the same status when asked.
-bool check_regular(int fd, const open_rules& rules, failure& why, file_id* id) {
+bool check_regular(int fd, const open_rules& rules, failure& why, file_id* id,
+                   std::uint64_t* size) {
   struct stat st {};
   if (sys::fstat(fd, &st) != 0) {
     why = {"stat", last_error()};
@@ -57,6 +58,7 @@ bool check_regular(int fd, const open_rules& rules, failure& why, file_id* id) {
     *id = {static_cast<std::uint64_t>(st.st_dev),
            static_cast<std::uint64_t>(st.st_ino)};
   }
+  if (size) *size = static_cast<std::uint64_t>(std::max<off_t>(st.st_size, 0));
   if (S_ISDIR(st.st_mode) && rules.allow_directory) return true;
   if (S_ISDIR(st.st_mode)) {
     why = {"lock", std::make_error_code(std::errc::is_a_directory)};
@@ -105,8 +107,9 @@ void file_handle::close() noexcept {
 
 file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
                            std::optional<std::filesystem::perms> file_mode,
-                           failure& why, const open_rules& rules,
-                           file_id* id) noexcept {
+                           failure& why, const open_rules& rules, file_id* id,
+                           std::uint64_t* size) noexcept {
+  if (size) *size = 0;  // a file we create is empty
   const int flags = common_flags(rules);
   // Bounded: each round either opens, or sees the file vanish between our
   // two opens (ENOENT, then EEXIST); a file that appears and disappears
@@ -129,7 +132,7 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
       if (fd < 0) errno = write_errno;
     }
     if (fd >= 0) {
-      if (!check_regular(fd, rules, why, id)) {
+      if (!check_regular(fd, rules, why, id, size)) {
         sys::close(fd);
         return {};
       }

@@ -64,7 +64,7 @@ bool explain_denied(const std::wstring& wpath, const open_rules& rules,
 // A directory stays refused even under open_rules::allow_directory:
 // LockFileEx locks byte ranges of file data, which a directory has none of.
 // Fills id from the same information when asked.
-bool check_regular(HANDLE h, failure& why, file_id* id) {
+bool check_regular(HANDLE h, failure& why, file_id* id, std::uint64_t* size) {
   if (GetFileType(h) != FILE_TYPE_DISK) {
     why = {"lock", make_error_code(errc::not_a_regular_file)};
     return false;
@@ -83,6 +83,10 @@ bool check_regular(HANDLE h, failure& why, file_id* id) {
     return false;
   }
   if (id) *id = win32::id_of(info);
+  if (size) {
+    *size = (static_cast<std::uint64_t>(info.nFileSizeHigh) << 32) |
+            info.nFileSizeLow;
+  }
   return true;
 }
 
@@ -121,7 +125,9 @@ void file_handle::close() noexcept {
 // passes on, which is how Windows shares files between users.
 file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
                            std::optional<std::filesystem::perms>, failure& why,
-                           const open_rules& rules, file_id* id) noexcept try {
+                           const open_rules& rules, file_id* id,
+                           std::uint64_t* size) noexcept try {
+  if (size) *size = 0;
   std::error_code ec;
   const std::wstring wpath = wide_path(path, ec);
   if (ec) {
@@ -135,7 +141,7 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
   for (int round = 0;; ++round) {
     HANDLE h = open_once(wpath, OPEN_ALWAYS, rules);
     if (h != INVALID_HANDLE_VALUE) {
-      if (!check_regular(h, why, id)) {
+      if (!check_regular(h, why, id, size)) {
         CloseHandle(h);
         return {};
       }
