@@ -525,14 +525,6 @@ class soft_holding final : public holding {
   owner_id owner_;
 };
 
-acquire_result failed(std::string operation, std::error_code ec) {
-  acquire_result r;
-  r.status = acquire_status::failed;
-  r.operation = std::move(operation);
-  r.error = ec;
-  return r;
-}
-
 acquire_result granted(std::shared_ptr<soft_entry> e, owner_id owner) {
   acquire_result out;
   out.status = acquire_status::acquired;
@@ -615,7 +607,7 @@ bool attempt::prepare(acquire_result& out) {
                                    flush_, why);
   if (!file_.valid()) {
     temp_.clear();  // write_new_file removed it
-    out = failed(why.operation, why.code);
+    out = failed_result(why.operation, why.code);
     return false;
   }
   written_ = steady_clock::now();
@@ -630,21 +622,21 @@ bool attempt::publish_once(acquire_result& out) {
     rec_.since = system_clock::now();
     platform::failure why;
     if (!platform::rewrite_file(file_, to_json(rec_), flush_, why)) {
-      out = failed(why.operation, why.code);
+      out = failed_result(why.operation, why.code);
       return true;
     }
     written_ = steady_clock::now();
   }
   // The lease starts now, not when the record was written.
   if (rec_.lifetime && !platform::touch(file_, ec)) {
-    out = failed("write", ec);
+    out = failed_result("write", ec);
     return true;
   }
   switch (platform::publish(file_, temp_, r_.path, ec)) {
     case platform::publish_status::exists:
       return false;
     case platform::publish_status::failed:
-      out = failed("create", ec);
+      out = failed_result("create", ec);
       return true;
     case platform::publish_status::linked:
       break;
@@ -655,7 +647,7 @@ bool attempt::publish_once(acquire_result& out) {
   auto e = std::make_shared<soft_entry>();
   e->path = r_.path;
   if (!platform::identify(file_, e->id, ec)) {
-    out = failed("stat", ec);
+    out = failed_result("stat", ec);
     return true;
   }
   e->file = std::move(file_);
@@ -929,29 +921,33 @@ lock_report soft_report(const std::filesystem::path& path,
 
 acquire_result soft_acquire(const request& r) noexcept try {
   if (r.mode == lock_mode::shared) {
-    return failed("lock", make_error_code(errc::shared_soft_unsupported));
+    return failed_result("lock",
+                         make_error_code(errc::shared_soft_unsupported));
   }
   const auto pid = r.options.owner_pid.value_or(platform::current_pid());
   if (platform::process_liveness(pid) == platform::liveness::gone) {
-    return failed("lock", std::make_error_code(std::errc::no_such_process));
+    return failed_result("lock",
+                         std::make_error_code(std::errc::no_such_process));
   }
   if (r.path.filename().empty() || r.path.filename() == "." ||
       r.path.filename() == "..") {
-    return failed("lock", std::make_error_code(std::errc::is_a_directory));
+    return failed_result("lock",
+                         std::make_error_code(std::errc::is_a_directory));
   }
   acquire_result joined;
   if (!r.options.owner_pid && join_held(r, joined)) return joined;
 
   auto rec = new_record(r, pid);
   if (rec.token.empty()) {
-    return failed("lock", std::make_error_code(std::errc::io_error));
+    return failed_result("lock", std::make_error_code(std::errc::io_error));
   }
   attempt a(r, std::move(rec));
   return a.run();
 } catch (const error& e) {
-  return failed(e.operation(), e.code());
+  return failed_result(e.operation(), e.code());
 } catch (const std::bad_alloc&) {
-  return failed("lock", std::make_error_code(std::errc::not_enough_memory));
+  return failed_result("lock",
+                       std::make_error_code(std::errc::not_enough_memory));
 }
 
 break_report break_stale(const std::filesystem::path& path,

@@ -180,6 +180,20 @@ spawn() {
   BG_PIDS="$BG_PIDS $SPAWNED"
 }
 
+# start_soft_owner PREFIX: a shell that takes a soft lock on $L with
+# `filelock acquire`, touches PREFIX.ready, waits for PREFIX.go, releases
+# and writes release's status to PREFIX.rc. Sets SPAWNED to the shell (the
+# lock's owner); returns once the lock is held.
+start_soft_owner() {
+  rm -f "$1.ready" "$1.go" "$1.rc"
+  spawn sh -c '
+    "$1" acquire "$2" || exit 9
+    touch "$3.ready"
+    while [ ! -e "$3.go" ]; do sleep 0.02; done
+    "$1" release "$2"; echo $? >"$3.rc"' sh "$FL" "$L" "$1"
+  wait_for_file "$1.ready"
+}
+
 # wait_for_file FILE [SECONDS]: 0 once FILE exists, 1 after the deadline.
 wait_for_file() {
   _deadline=$(awk -v t="$(now)" -v s="${2:-10}" 'BEGIN { printf "%.3f", t + s }')

@@ -4,14 +4,8 @@
 . "$FILELOCK_TESTS_DIR/integration/lib.sh"
 
 # A script that acquires, says so, waits for a go, then releases.
-rm -f "$T/a.ready" "$T/a.go" "$T/a.rc"
-spawn sh -c '
-  "$1" acquire "$2" || exit 9
-  touch "$3.ready"
-  while [ ! -e "$3.go" ]; do sleep 0.02; done
-  "$1" release "$2"; echo $? >"$3.rc"' sh "$FL" "$L" "$T/a"
+start_soft_owner "$T/a"
 SCRIPT=$SPAWNED
-wait_for_file "$T/a.ready"
 
 check "the marker exists after acquire returned" test -f "$L"
 capture "$FL" status --json "$L"

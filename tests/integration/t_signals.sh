@@ -6,12 +6,16 @@
 . "${FILELOCK_TESTS_DIR}/integration/lib.sh"
 ulimit -c 0 2>/dev/null || :  # no core files from the QUIT cases
 
-# The command: traps SIG, and on it writes PREFIX.got, takes a second
-# (still holding the lock), writes PREFIX.done and exits 7.
+# The command: traps SIG, and on it writes PREFIX.got, waits (still
+# holding the lock) until the test has looked and written PREFIX.go (at
+# most 30 s), writes PREFIX.done and exits 7.
 cat >"$T/trapper.sh" <<'EOF'
 sig=$1
 p=$2
-trap 'echo "$sig" >"$p.got"; sleep 1; touch "$p.done"; exit 7' "$sig"
+trap 'echo "$sig" >"$p.got"
+  i=0
+  while [ ! -e "$p.go" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+  touch "$p.done"; exit 7' "$sig"
 echo $$ >"$p.pid"
 touch "$p.ready"
 while :; do sleep 0.05; done
@@ -36,6 +40,7 @@ for sig in TERM INT HUP QUIT; do
   check_eq "SIG$sig: lock still held while the command runs on" busy \
     "$(probe "$L")"
   check "SIG$sig: filelock still waiting for its command" is_alive "$W"
+  touch "$p.go"
   wait "$W"
   check_eq "SIG$sig: filelock exits with the command's status" 7 "$?"
   check "SIG$sig: filelock returned only after the command ended" \

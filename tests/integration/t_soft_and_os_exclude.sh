@@ -7,14 +7,8 @@
 . "${FILELOCK_TESTS_DIR}/integration/lib.sh"
 
 # A shell that takes the soft lock, says so, and releases on a go.
-rm -f "$T/a.ready" "$T/a.go" "$T/a.rc"
-spawn sh -c '
-  "$1" acquire "$2" || exit 9
-  touch "$3.ready"
-  while [ ! -e "$3.go" ]; do sleep 0.02; done
-  "$1" release "$2"; echo $? >"$3.rc"' sh "$FL" "$L" "$T/a"
+start_soft_owner "$T/a"
 OWNER=$SPAWNED
-wait_for_file "$T/a.ready"
 
 for kind in auto os; do
   capture "$FL" run -n --kind "$kind" "$L" -- touch "$T/ran.$kind"

@@ -5,12 +5,17 @@
 . "${FILELOCK_TESTS_DIR}/integration/lib.sh"
 ulimit -c 0 2>/dev/null || :
 
-# The command: traps SIG, and on it writes PREFIX.got, takes a second
-# (holding the lock), writes PREFIX.done and exits 7.
+# The command: traps SIG, and on it writes PREFIX.got, waits (holding the
+# lock) until the test has looked and written PREFIX.go (at most 30 s),
+# writes PREFIX.done and exits 7. A fixed pause here was once too short
+# for the look under ASan on a loaded machine.
 cat >"$T/trapper.sh" <<'EOF'
 sig=$1
 p=$2
-trap 'echo "$sig" >"$p.got"; sleep 1; touch "$p.done"; exit 7' "$sig"
+trap 'echo "$sig" >"$p.got"
+  i=0
+  while [ ! -e "$p.go" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+  touch "$p.done"; exit 7' "$sig"
 touch "$p.ready"
 while :; do sleep 0.05; done
 EOF
@@ -33,6 +38,7 @@ for sig in TERM INT HUP; do
   capture "$FL" run -n --kind soft "$L" -- true
   check_rc "soft, SIG$sig: while the command runs on, the lock is held" 75
   check "soft, SIG$sig: ... and the command has not ended" test ! -e "$p.done"
+  touch "$p.go"
   wait "$W"
   check_eq "soft, SIG$sig: filelock exits with the command's status" 7 "$?"
   check "soft, SIG$sig: filelock returned after the command ended" \
