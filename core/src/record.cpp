@@ -14,14 +14,6 @@ using namespace std::chrono;
 // A lifetime longer than this is a typo, not a lease (about 30 years).
 constexpr double kMaxLifetimeSeconds = 1e9;
 
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
 // Reads a run of exactly n digits at s[pos], advancing pos.
 std::optional<int> take_digits(std::string_view s, std::size_t& pos,
                                std::size_t n) {
@@ -318,6 +310,14 @@ parse_result parse_record(std::string_view text) {
     return parse_json(text);
   }
   return parse_python(text);
+}
+
+bool all_digits(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
 }
 
 bool is_token(std::string_view text) noexcept {

@@ -48,6 +48,9 @@ struct owner_record {
 // elsewhere with "/" or "..".
 bool is_token(std::string_view text) noexcept;
 
+// One or more ASCII digits and nothing else.
+bool all_digits(std::string_view text) noexcept;
+
 // One JSON object on one line, newline-terminated.
 std::string to_json(const owner_record& r);
 

@@ -786,11 +786,6 @@ acquire_result attempt::run() {
 // could match another lock's helpers: they are not swept.
 constexpr auto kUnwrittenTemp = minutes(1);
 
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(),
-                                   [](char c) { return c >= '0' && c <= '9'; });
-}
-
 bool leftover(const std::filesystem::path& file, bool is_claim,
               const std::string& token, std::int64_t maker, bool local) {
   if (!is_claim && local && maker > 0 &&

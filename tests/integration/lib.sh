@@ -194,6 +194,41 @@ start_soft_owner() {
   wait_for_file "$1.ready"
 }
 
+# trapped_run LABEL SIG PREFIX RUN-ARGS...: spawns `filelock run RUN-ARGS
+# -- COMMAND`, where COMMAND traps SIG, writes its pid to PREFIX.pid and
+# PREFIX.ready, and on SIG writes PREFIX.got, then holds on (and the lock
+# with it) until the test writes PREFIX.go (at most 30 s: a fixed pause was
+# too short for the test's look under ASan), writes PREFIX.done and exits
+# 7. Sends SIG to filelock once the command runs and waits until the
+# command got it. Sets W to filelock's pid; returns 1, after a failed
+# check named LABEL, when the command never started or never got it.
+trapped_run() {
+  _label=$1 _sig=$2 _p=$3
+  shift 3
+  cat >"$T/trapper.sh" <<'EOF'
+sig=$1
+p=$2
+trap 'echo "$sig" >"$p.got"
+  i=0
+  while [ ! -e "$p.go" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+  touch "$p.done"; exit 7' "$sig"
+echo $$ >"$p.pid"
+touch "$p.ready"
+while :; do sleep 0.05; done
+EOF
+  spawn "$FL" run "$@" -- sh "$T/trapper.sh" "$_sig" "$_p"
+  W=$SPAWNED
+  if ! wait_for_file "$_p.ready"; then
+    fail "$_label: command starts" "never ran"
+    return 1
+  fi
+  kill -"$_sig" "$W"
+  if ! wait_for_file "$_p.got" 5; then
+    fail "$_label: reaches the command" "the command never got it"
+    return 1
+  fi
+}
+
 # wait_for_file FILE [SECONDS]: 0 once FILE exists, 1 after the deadline.
 wait_for_file() {
   _deadline=$(awk -v t="$(now)" -v s="${2:-10}" 'BEGIN { printf "%.3f", t + s }')

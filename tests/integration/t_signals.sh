@@ -6,34 +6,9 @@
 . "${FILELOCK_TESTS_DIR}/integration/lib.sh"
 ulimit -c 0 2>/dev/null || :  # no core files from the QUIT cases
 
-# The command: traps SIG, and on it writes PREFIX.got, waits (still
-# holding the lock) until the test has looked and written PREFIX.go (at
-# most 30 s), writes PREFIX.done and exits 7.
-cat >"$T/trapper.sh" <<'EOF'
-sig=$1
-p=$2
-trap 'echo "$sig" >"$p.got"
-  i=0
-  while [ ! -e "$p.go" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
-  touch "$p.done"; exit 7' "$sig"
-echo $$ >"$p.pid"
-touch "$p.ready"
-while :; do sleep 0.05; done
-EOF
-
 for sig in TERM INT HUP QUIT; do
   p="$T/trap-$sig"
-  spawn "$FL" run "$L" -- sh "$T/trapper.sh" "$sig" "$p"
-  W=$SPAWNED
-  if ! wait_for_file "$p.ready"; then
-    fail "SIG$sig: command starts" "never ran"
-    continue
-  fi
-  kill -"$sig" "$W"
-  if ! wait_for_file "$p.got" 5; then
-    fail "SIG$sig to filelock reaches the command" "the command never got it"
-    continue
-  fi
+  trapped_run "SIG$sig" "$sig" "$p" "$L" || continue
   check_eq "SIG$sig to filelock reaches the command as SIG$sig" "$sig" \
     "$(cat "$p.got")"
   check "SIG$sig: command still running after the signal" test ! -e "$p.done"

@@ -5,34 +5,9 @@
 . "${FILELOCK_TESTS_DIR}/integration/lib.sh"
 ulimit -c 0 2>/dev/null || :
 
-# The command: traps SIG, and on it writes PREFIX.got, waits (holding the
-# lock) until the test has looked and written PREFIX.go (at most 30 s),
-# writes PREFIX.done and exits 7. A fixed pause here was once too short
-# for the look under ASan on a loaded machine.
-cat >"$T/trapper.sh" <<'EOF'
-sig=$1
-p=$2
-trap 'echo "$sig" >"$p.got"
-  i=0
-  while [ ! -e "$p.go" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
-  touch "$p.done"; exit 7' "$sig"
-touch "$p.ready"
-while :; do sleep 0.05; done
-EOF
-
 for sig in TERM INT HUP; do
   p="$T/trap-$sig"
-  spawn "$FL" run --kind soft "$L" -- sh "$T/trapper.sh" "$sig" "$p"
-  W=$SPAWNED
-  if ! wait_for_file "$p.ready"; then
-    fail "soft, SIG$sig: command starts" "never ran"
-    continue
-  fi
-  kill -"$sig" "$W"
-  if ! wait_for_file "$p.got" 5; then
-    fail "soft, SIG$sig: reaches the command" "the command never got it"
-    continue
-  fi
+  trapped_run "soft, SIG$sig" "$sig" "$p" --kind soft "$L" || continue
   check_eq "soft, SIG$sig to filelock reaches the command" "$sig" \
     "$(cat "$p.got")"
   capture "$FL" run -n --kind soft "$L" -- true
