@@ -1,19 +1,10 @@
 #include "etcd_cli.hpp"
 
-#ifndef _WIN32
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <unistd.h>
-#endif
-
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
-#include <thread>
 #include <variant>
 
 #include "common.hpp"
@@ -21,6 +12,7 @@
 #include "process.hpp"
 #include "status.hpp"
 #include "wait_line.hpp"
+#include "wait_signals.hpp"
 
 namespace filelock::cli {
 namespace {
@@ -99,100 +91,6 @@ std::string lease_hex(std::int64_t lease) {
                 static_cast<unsigned long long>(lease));
   return buf;
 }
-
-// While waiting, INT, TERM, HUP and QUIT cancel the wait (so that our key
-// is revoked, not left queued until its lease runs out); the signal is then
-// re-raised so that the caller sees how we ended. The signals are blocked
-// before the library's threads start; one thread of ours unblocks them and
-// turns them, through a pipe, into a stop request.
-#ifndef _WIN32
-int g_signal_pipe = -1;
-
-extern "C" void on_wait_signal(int sig) {
-  const unsigned char c = static_cast<unsigned char>(sig);
-  (void)!::write(g_signal_pipe, &c, 1);
-}
-
-class wait_signals {
- public:
-  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-
-  wait_signals() {
-    if (::pipe(sig_) != 0 || ::pipe(quit_) != 0) return;
-    for (int fd : {sig_[0], sig_[1], quit_[0], quit_[1]}) {
-      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-    g_signal_pipe = sig_[1];
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : kSignals) sigaddset(&set, s);
-    pthread_sigmask(SIG_BLOCK, &set, &old_mask_);
-    struct sigaction sa {};
-    sa.sa_handler = on_wait_signal;
-    sigemptyset(&sa.sa_mask);
-    for (std::size_t i = 0; i < 4; ++i) {
-      sigaction(kSignals[i], &sa, &old_actions_[i]);
-    }
-    thread_ = std::thread([this, set] {
-      pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-      pollfd p[2] = {{sig_[0], POLLIN, 0}, {quit_[0], POLLIN, 0}};
-      for (;;) {
-        if (::poll(p, 2, -1) < 0) continue;  // EINTR: our own handler ran
-        if (p[1].revents) return;
-        unsigned char c = 0;
-        if (p[0].revents && ::read(sig_[0], &c, 1) == 1) {
-          signal_ = c;
-          stop_.request_stop();
-          return;
-        }
-      }
-    });
-  }
-  ~wait_signals() { finish(); }
-
-  std::stop_token token() const { return stop_.get_token(); }
-  int signal() const { return signal_; }
-
-  // Stops taking the signals: from here on they do what they did before.
-  void finish() {
-    if (!thread_.joinable()) return;
-    (void)!::write(quit_[1], "q", 1);
-    thread_.join();
-    for (std::size_t i = 0; i < 4; ++i) {
-      sigaction(kSignals[i], &old_actions_[i], nullptr);
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
-    for (int fd : {sig_[0], sig_[1], quit_[0], quit_[1]}) ::close(fd);
-    g_signal_pipe = -1;
-  }
-
-  [[noreturn]] void reraise() {
-    finish();
-    ::signal(signal_, SIG_DFL);
-    ::raise(signal_);
-    std::_Exit(128 + signal_);
-  }
-
- private:
-  int sig_[2] = {-1, -1};
-  int quit_[2] = {-1, -1};
-  sigset_t old_mask_{};
-  struct sigaction old_actions_[4]{};
-  std::stop_source stop_;
-  std::atomic<int> signal_{0};
-  std::thread thread_;
-};
-#else
-// TODO(#9): Ctrl-C while waiting on Windows ends filelock without revoking
-// its key, which then lasts until its lease runs out (--lease-ttl).
-class wait_signals {
- public:
-  std::stop_token token() const { return {}; }
-  int signal() const { return 0; }
-  void finish() {}
-  [[noreturn]] void reraise() { std::_Exit(1); }
-};
-#endif
 
 // Decides, every tick while the command runs, whether the lock may still
 // be relied on; see "losing the lock" in filelock-etcd(1).

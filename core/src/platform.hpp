@@ -105,6 +105,12 @@ bool os_lock_holders_complete() noexcept;
 
 std::int64_t current_pid() noexcept;
 
+// False where a std::stop_callback may hang for good when it is destroyed
+// while a stop request on another thread runs it: the mingw-w64 GCC 12
+// runtime (GCC bug 98033; see wait_win32.cpp). Code that only uses one to
+// cut a wait short then leaves it out, and looks at the token on a timer.
+bool stop_callbacks_safe() noexcept;
+
 // ---- Shared libraries loaded at run time (the etcd backend's libcurl)
 
 // The names under which the platform's loader finds libcurl's stable ABI

@@ -148,6 +148,21 @@ TEST_CASE("run on etcd: -n, -w and SIGINT give up and leave no key") {
   CHECK(waiter.wait() == std::optional<int>(128 + SIGINT));
   CHECK(keys_under(s, "b") == 1);
 
+  // Started with SIGINT ignored (as a background job of a script is, or
+  // under nohup for SIGHUP), the waiter keeps ignoring it, as it does when
+  // it waits for a local lock.
+  auto argv = program({"run", name_on(s, "b"), "--", "true"});
+  argv.insert(argv.begin(),
+              {"/bin/sh", "-c", "trap '' INT; exec \"$0\" \"$@\""});
+  process deaf(argv);
+  REQUIRE(queued(s, "b", 2));
+  deaf.signal(SIGINT);
+  CHECK(!deaf.wait(std::chrono::milliseconds(500)));
+  CHECK(keys_under(s, "b") == 2);
+  deaf.signal(SIGTERM);
+  CHECK(deaf.wait() == std::optional<int>(128 + SIGTERM));
+  CHECK(keys_under(s, "b") == 1);
+
   holder.close_stdin();
   CHECK(holder.wait() == std::optional<int>(0));
   CHECK(keys_under(s, "b") == 0);

@@ -1,6 +1,7 @@
 #include "etcd/client.hpp"
 
 #include "etcd/curl_api.hpp"
+#include "platform.hpp"
 
 #include <algorithm>
 #include <array>
@@ -213,6 +214,14 @@ client::~client() {
 
 void client::wakeup() noexcept {
   curl_->multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+stop_wakeup::stop_wakeup(std::stop_token stop, client& c)
+    : stop_(std::move(stop)) {
+  c.set_stop([this] { return stop_.stop_requested(); });
+  if (filelock::detail::platform::stop_callbacks_safe()) {
+    wake_.emplace(stop_, waker{&c});
+  }
 }
 
 std::string client::endpoint() const {

@@ -12,6 +12,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -129,6 +131,22 @@ class client {
   const curl_api* curl_;
   void* multi_;
   void* easy_;
+};
+
+// Stops c's calls once stop is requested (client::set_stop) and, where a
+// stop callback is safe (platform.hpp), wakes its poll at once; elsewhere
+// the poll's own 250 ms cap notices the request.
+class stop_wakeup {
+ public:
+  stop_wakeup(std::stop_token stop, client& c);
+
+ private:
+  struct waker {
+    client* c;
+    void operator()() const noexcept { c->wakeup(); }
+  };
+  std::stop_token stop_;
+  std::optional<std::stop_callback<waker>> wake_;
 };
 
 }  // namespace filelock::etcd::detail

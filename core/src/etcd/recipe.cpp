@@ -19,6 +19,7 @@ using detail::client;
 using detail::int_field;
 using detail::json;
 using detail::session;
+using detail::stop_wakeup;
 
 bool available() noexcept {
   return true;
@@ -310,8 +311,7 @@ acquired lock::acquire_until(deadline until, lock_mode mode,
     auto cfg = detail::make_config(where, options_);
     client c(cfg);
     client side(cfg);
-    c.set_stop([&stop] { return stop.stop_requested(); });
-    std::stop_callback wake(stop, [&c] { c.wakeup(); });
+    stop_wakeup wake(stop, c);
     // Each pass is one lease; a pass ends without a result only when that
     // lease was lost while waiting, and then a new one queues again (at
     // the back: the old place is gone with the old key).

@@ -110,8 +110,7 @@ void session::mark_lost(const std::string& reason) {
 // not full duplex), so a stream would not renew anything.
 void session::renew(std::stop_token st) {
   client c(cfg_);
-  c.set_stop([&st] { return st.stop_requested(); });
-  std::stop_callback wake(st, [&c] { c.wakeup(); });
+  stop_wakeup wake(st, c);
   const auto interval =
       std::max<steady_clock::duration>(monitor_->ttl_ / 3, milliseconds(300));
   auto next = monitor_->confirmed_at() + interval;
@@ -161,8 +160,7 @@ void session::renew(std::stop_token st) {
 // at the next renewal.
 void session::watch_key(std::stop_token st) {
   client c(cfg_);
-  c.set_stop([&st] { return st.stop_requested(); });
-  std::stop_callback wake(st, [&c] { c.wakeup(); });
+  stop_wakeup wake(st, c);
   std::int64_t from = monitor_->fence_ + 1;
   const auto key = base64_encode(monitor_->key_);
 

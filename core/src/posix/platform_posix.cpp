@@ -325,6 +325,10 @@ std::vector<std::int64_t> lock_keepers(const kernel_lock& lock) {
 }  // namespace
 #endif
 
+bool stop_callbacks_safe() noexcept {
+  return true;
+}
+
 bool os_lock_holders_complete() noexcept {
 #if defined(__linux__)
   return true;

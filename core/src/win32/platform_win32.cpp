@@ -230,6 +230,10 @@ bool path_names(const std::filesystem::path& path, const file_id& id,
 
 // Windows has no list of who holds a byte-range lock.
 // Windows has no list of the holders of a byte-range lock.
+bool stop_callbacks_safe() noexcept {
+  return false;
+}
+
 bool os_lock_holders_complete() noexcept {
   return false;
 }
