@@ -24,8 +24,11 @@
 #include "slots.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <utility>
@@ -176,8 +179,16 @@ struct wait_outcome {
 wait_outcome wait_any(const std::vector<opened_slot>& slots,
                       const deadline& until, const std::stop_token& stop) {
   std::stop_source quit;
-  // The caller's stop ends every slot's wait.
-  std::stop_callback relay(stop, [&quit] { quit.request_stop(); });
+  // The caller's stop ends every slot's wait: through a callback, or
+  // where one is not safe (platform.hpp) by looking every 10 ms, as the
+  // slot waits themselves do there.
+  struct relay_stop {
+    std::stop_source* to;
+    void operator()() const noexcept { to->request_stop(); }
+  };
+  std::optional<std::stop_callback<relay_stop>> relay;
+  if (platform::stop_callbacks_safe()) relay.emplace(stop, relay_stop{&quit});
+  std::atomic<std::size_t> running{0};
   std::atomic<int> winner{-1};
   std::mutex m;
   wait_outcome out;
@@ -186,7 +197,12 @@ wait_outcome wait_any(const std::vector<opened_slot>& slots,
   threads.reserve(slots.size());
   try {
     for (std::size_t i = 0; i < slots.size(); ++i) {
+      running.fetch_add(1);
       threads.emplace_back([&, i] {
+        struct leaving {
+          std::atomic<std::size_t>& n;
+          ~leaving() { n.fetch_sub(1); }
+        } gone{running};
         std::error_code ec;
         const auto s = platform::lock_file(
             slots[i].handle, lock_mode::exclusive, until, quit.get_token(), ec);
@@ -207,9 +223,14 @@ wait_outcome wait_any(const std::vector<opened_slot>& slots,
       });
     }
   } catch (const std::system_error& e) {
+    running.fetch_sub(1);  // the thread that did not start
     std::lock_guard lk(m);
     out.ec = e.code();
     quit.request_stop();
+  }
+  while (!relay && running.load() > 0) {
+    if (stop.stop_requested()) quit.request_stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   for (auto& t : threads) t.join();
 

@@ -59,3 +59,29 @@ TEST_CASE("win32: a slot waiter wakes when any holder goes, killed or not") {
   CHECK_THROWS_AS(file_lock(path, slots(3)).try_acquire(), filelock::error);
   first.kill();
 }
+
+// Rounds cancelled at different moments, from before the slot threads
+// start to well into their wait. Here the caller's stop reaches the slot
+// threads without a std::stop_callback (platform.hpp's
+// stop_callbacks_safe); this test did not catch the callback's rare hang
+// either way, it checks that the relay by looking ends every wait.
+TEST_CASE("win32: another thread cancels a slot wait, every time") {
+  temp_dir dir;
+  const std::string path = dir / "s";
+  child holder({helper_exe(), "slot", path, "1", "120"});
+  REQUIRE(holder.wait_locked());
+  file_lock sem(path, slots(1));
+  for (int round = 0; round < 100; ++round) {
+    std::stop_source stop;
+    std::thread canceller([&stop, round] {
+      std::this_thread::sleep_for(std::chrono::microseconds(round * 37 % 3000));
+      stop.request_stop();
+    });
+    auto r = sem.acquire_until(std::nullopt, filelock::lock_mode::exclusive,
+                               stop.get_token());
+    canceller.join();
+    REQUIRE(r.status == filelock::acquire_status::cancelled);
+    REQUIRE_FALSE(r.lock.owns_lock());
+  }
+  holder.kill();
+}
