@@ -332,9 +332,9 @@ int acquire_and_run(const run_args& a) {
   // answers busy.
   // Fair: no try first. It would queue and leave again, and a waiter
   // arriving meanwhile would be ahead when we queue for the wait.
-  auto r = a.fair ? busy_until_tried()
-                  : lock.acquire_until(steady_clock::time_point::min(),
-                                       la.mode());
+  auto r = a.fair
+               ? busy_until_tried()
+               : lock.acquire_until(steady_clock::time_point::min(), la.mode());
   if (r.status == acquire_status::busy && !la.flock_conventions) {
     if (auto anc = find_ancestor_hold(lock, la.path)) {
       if (anc->mode == lock_mode::exclusive || la.mode() == anc->mode) {

@@ -378,14 +378,10 @@ void print_contention(const results& r) {
 // rows of the same run.
 void print_fairness(const results& r) {
   if (find(r, impl::ours_os_fair, 2) == nullptr) return;
-  std::cout << "## Fair queueing: longest wait under contention
-
-"
+  std::cout << "## Fair queueing: longest wait under contention\n\n"
             << "| N | longest wait, OS lock | longest wait, fair | "
-               "fair vs plain | ops/s, fair vs plain |
-"
-            << "| --- | --- | --- | --- | --- |
-";
+               "fair vs plain | ops/s, fair vs plain |\n"
+            << "| --- | --- | --- | --- | --- |\n";
   for (int n : {2, 4, 8, 16}) {
     const auto* plain = find(r, impl::ours_os, n);
     const auto* fair = find(r, impl::ours_os_fair, n);
@@ -393,8 +389,7 @@ void print_fairness(const results& r) {
     std::cout << "| " << n << " | " << fixed(plain->longest_wait_ms, 1)
               << " ms | " << fixed(fair->longest_wait_ms, 1) << " ms | "
               << ratio(fair->longest_wait_ms, plain->longest_wait_ms) << " | "
-              << ratio(fair->ops_per_second, plain->ops_per_second) << " |
-";
+              << ratio(fair->ops_per_second, plain->ops_per_second) << " |\n";
   }
   std::cout << "\n";
 }

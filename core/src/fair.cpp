@@ -91,8 +91,10 @@ std::string ticket_name(std::uint64_t number) {
 std::optional<std::uint64_t> ticket_number(const std::string& name) {
   if (name.size() != kTicketDigits || !all_digits(name)) return std::nullopt;
   std::uint64_t n = 0;
-  const auto [end, err] = std::from_chars(name.data(), name.data() + name.size(), n);
-  if (err != std::errc() || end != name.data() + name.size()) return std::nullopt;
+  const auto [end, err] =
+      std::from_chars(name.data(), name.data() + name.size(), n);
+  if (err != std::errc() || end != name.data() + name.size())
+    return std::nullopt;
   return n;
 }
 
@@ -195,18 +197,18 @@ std::string ticket_record(const request& r) {
 bool take_ticket(const std::filesystem::path& dir, const request& r, ticket& t,
                  platform::failure& why) {
   const auto temp = dir / (".tmp-" + platform::new_token());
-  t.handle = platform::write_new_file(temp, ticket_record(r), r.options.file_mode,
-                                      false, why);
+  t.handle = platform::write_new_file(temp, ticket_record(r),
+                                      r.options.file_mode, false, why);
   if (!t.handle.valid()) return false;
   std::error_code ec;
   const deadline now_only = steady_clock::time_point::min();
   // A fresh file nobody else knows: the lock is ours at once.
-  const bool ok =
-      platform::identify(t.handle, t.id, ec) &&
-      platform::lock_file(t.handle, lock_mode::exclusive, now_only, {}, ec) ==
-          wait_status::acquired;
+  const bool ok = platform::identify(t.handle, t.id, ec) &&
+                  platform::lock_file(t.handle, lock_mode::exclusive, now_only,
+                                      {}, ec) == wait_status::acquired;
   if (!ok) {
-    why = {"lock", ec ? ec : std::make_error_code(std::errc::device_or_resource_busy)};
+    why = {"lock",
+           ec ? ec : std::make_error_code(std::errc::device_or_resource_busy)};
     platform::remove_file(temp, ec);
     return false;
   }
@@ -233,7 +235,8 @@ bool take_ticket(const std::filesystem::path& dir, const request& r, ticket& t,
   std::error_code ignored;
   platform::remove_file(temp, ignored);
   if (!published) {
-    why = {"create", ec ? ec : std::make_error_code(std::errc::device_or_resource_busy)};
+    why = {"create",
+           ec ? ec : std::make_error_code(std::errc::device_or_resource_busy)};
     t.handle.close();
     return false;
   }
@@ -333,10 +336,9 @@ std::optional<acquire_result> wait_for_turn(const request& r, const ticket& t) {
     std::error_code ec;
     const auto tickets = list_tickets(t.path.parent_path(), ec);
     if (ec) return failed_result("read", ec);
-    auto older = std::find_if(tickets.rbegin(), tickets.rend(),
-                              [&](const ticket_ref& x) {
-                                return x.number < t.number;
-                              });
+    auto older =
+        std::find_if(tickets.rbegin(), tickets.rend(),
+                     [&](const ticket_ref& x) { return x.number < t.number; });
     if (older == tickets.rend()) return std::nullopt;
 
     file_id id;
@@ -427,9 +429,8 @@ acquire_result fair_acquire(const request& r) noexcept try {
   registered.keep = true;
   acquire_result out;
   out.status = acquire_status::acquired;
-  out.lock = guard(std::make_shared<fair_holding>(std::move(inner.lock),
-                                                  std::move(t), lock_id,
-                                                  r.owner));
+  out.lock = guard(std::make_shared<fair_holding>(
+      std::move(inner.lock), std::move(t), lock_id, r.owner));
   return out;
 } catch (const std::bad_alloc&) {
   return failed_result("lock",
@@ -450,7 +451,8 @@ std::vector<queue_entry> fair_queue(const std::filesystem::path& name) {
     platform::failure why;
     auto h = platform::open_existing_lock_file(t.path, id, why);
     if (!h.valid()) continue;
-    const auto s = platform::lock_file(h, lock_mode::exclusive, now_only, {}, ec);
+    const auto s =
+        platform::lock_file(h, lock_mode::exclusive, now_only, {}, ec);
     if (s == wait_status::acquired) {
       platform::unlock_file(h, ec);
       continue;

@@ -101,8 +101,9 @@ TEST_CASE("a fair waiter killed in the queue holds up nobody behind it") {
   CHECK(tickets_of(path) == 0);
 }
 
-TEST_CASE("a fair wait that times out, is cancelled or fails a try leaves "
-          "no ticket") {
+TEST_CASE(
+    "a fair wait that times out, is cancelled or fails a try leaves "
+    "no ticket") {
   temp_dir dir;
   const auto path = dir / "fair";
   file_lock first(path, fair());
