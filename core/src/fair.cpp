@@ -216,20 +216,15 @@ bool take_ticket(const std::filesystem::path& dir, const request& r, ticket& t,
   // Bounded: each lost race means another waiter took that number, and a
   // fresh look at the directory finds a higher one.
   bool published = false;
-  for (int round = 0; round < 64 && !published; ++round) {
+  for (int round = 0; round < 64; ++round) {
     auto tickets = list_tickets(dir, ec);
     if (ec) break;
     t.number = tickets.empty() ? 1 : tickets.back().number + 1;
     t.path = dir / ticket_name(t.number);
-    switch (platform::publish(t.handle, temp, t.path, ec)) {
-      case platform::publish_status::linked:
-        published = true;
-        break;
-      case platform::publish_status::exists:
-        break;
-      case platform::publish_status::failed:
-        round = 64;
-        break;
+    const auto s = platform::publish(t.handle, temp, t.path, ec);
+    if (s != platform::publish_status::exists) {
+      published = s == platform::publish_status::linked;
+      break;
     }
   }
   std::error_code ignored;
@@ -332,21 +327,26 @@ void tell(const request& r, const std::string& line) {
 // the wait ended otherwise, or nothing.
 std::optional<acquire_result> wait_for_turn(const request& r, const ticket& t) {
   bool told = false;
+  // Each round moves below the ticket it settled, so that one we cannot
+  // remove (a dead waiter's, in a directory we may not write) is passed
+  // once, not met again and again.
+  std::uint64_t below = t.number;
   for (;;) {
     std::error_code ec;
     const auto tickets = list_tickets(t.path.parent_path(), ec);
     if (ec) return failed_result("read", ec);
     auto older =
         std::find_if(tickets.rbegin(), tickets.rend(),
-                     [&](const ticket_ref& x) { return x.number < t.number; });
+                     [&](const ticket_ref& x) { return x.number < below; });
     if (older == tickets.rend()) return std::nullopt;
+    below = older->number;
 
     file_id id;
     platform::failure why;
     auto h = platform::open_existing_lock_file(older->path, id, why);
     if (!h.valid()) {
       if (why.code) return failed_result(why.operation, why.code);
-      continue;  // released meanwhile: look again
+      continue;  // released meanwhile: look further
     }
     if (!told) {
       told = true;
