@@ -165,6 +165,7 @@ exit_code code_for(std::string_view operation, const std::error_code& ec) {
   if (ec == errc::slots_mismatch || ec == errc::slots_unsupported) {
     return exit_code::usage;
   }
+  if (ec == errc::fair_unsupported) return exit_code::usage;
   if (is_locking_unsupported(ec)) return exit_code::io_error;
   // The library also reports conditions through std::errc (the generic
   // category), whose values are errno's too.

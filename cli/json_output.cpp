@@ -94,6 +94,12 @@ json report_json(const lock_report& r) {
          {"state", s.held ? "held" : "free"},
          {"holder", s.holder ? holder_json(*s.holder) : json(nullptr)}});
   }
+  obj["queue"] = json::array();
+  for (const auto& q : r.queue) {
+    auto entry = holder_json(q.waiter);
+    entry["ticket"] = q.ticket;
+    obj["queue"].push_back(std::move(entry));
+  }
   return obj;
 }
 

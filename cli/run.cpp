@@ -227,6 +227,25 @@ std::string command_text(const run_args& a) {
   return text;
 }
 
+// --fair with what has no fair queue; nothing when fine or not asked for.
+std::optional<std::string> check_fair(const run_args& a) {
+  if (!a.fair) return std::nullopt;
+  if (a.kind == "soft") {
+    return "run: --fair needs the OS lock; --kind soft has no fair queue";
+  }
+  if (a.slots > 0) return "run: --fair and --slots cannot be combined";
+  if (a.lock.shared) return "run: --fair takes the lock exclusive; drop -s";
+  return std::nullopt;
+}
+
+// What run does instead of a first try with --fair: behave as if the lock
+// were busy, so that the ancestor check and the wait follow.
+acquire_result busy_until_tried() {
+  acquire_result r;
+  r.status = acquire_status::busy;
+  return r;
+}
+
 lock_options options_for(const run_args& a) {
   lock_options opts;
   opts.file_mode = a.lock.perms();
@@ -236,6 +255,7 @@ lock_options options_for(const run_args& a) {
   opts.follow_symlink = a.lock.flock_conventions;
   opts.allow_directory = a.lock.flock_conventions;
   if (a.slots > 0) opts.slots = a.slots;
+  opts.fair = a.fair;
   if (a.lock.verbose && !a.lock.flock_conventions) {
     // Both attempts (the first try and the wait) say the same things; and
     // run_run announces the wait itself, naming the holder, so the core's
@@ -286,6 +306,10 @@ int acquire_and_run(const run_args& a) {
     say(*bad);
     return to_int(exit_code::usage);
   }
+  if (auto bad = check_fair(a)) {
+    say(*bad);
+    return to_int(exit_code::usage);
+  }
   if (!a.lifetime.empty()) {
     std::string why;
     const auto d = parse_duration(a.lifetime, why);
@@ -306,7 +330,11 @@ int acquire_and_run(const run_args& a) {
   // as flock, an ancestor's lock is not ours: `flock -n L true` inside
   // `flock L script` is how scripts ask whether L is held, and util-linux
   // answers busy.
-  auto r = lock.acquire_until(steady_clock::time_point::min(), la.mode());
+  // Fair: no try first. It would queue and leave again, and a waiter
+  // arriving meanwhile would be ahead when we queue for the wait.
+  auto r = a.fair
+               ? busy_until_tried()
+               : lock.acquire_until(steady_clock::time_point::min(), la.mode());
   if (r.status == acquire_status::busy && !la.flock_conventions) {
     if (auto anc = find_ancestor_hold(lock, la.path)) {
       if (anc->mode == lock_mode::exclusive || la.mode() == anc->mode) {
@@ -326,7 +354,8 @@ int acquire_and_run(const run_args& a) {
   if (r.status == acquire_status::busy) {
     const auto wait = la.wait();
     if (!wait || wait->count() > 0) {
-      if (tell_wait) {
+      // Fair: the core says whom it queues behind, if anyone.
+      if (tell_wait && !a.fair) {
         say("waiting for " + std::string(to_string(la.mode())) + " lock on '" +
             la.path + "'" +
             (r.holder ? " (held by " + describe_holder(*r.holder) + ")"
@@ -343,6 +372,8 @@ int acquire_and_run(const run_args& a) {
         say("got the lock after " +
             format_duration(steady_clock::now() - started));
       }
+    } else if (a.fair) {
+      r = lock.acquire_until(steady_clock::time_point::min(), la.mode());
     }
   }
 
@@ -404,6 +435,9 @@ CLI::App* setup_run(CLI::App& app, run_args& a) {
       ->check(CLI::IsMember({"os", "soft", "auto"}))
       ->default_str("auto");
   add_slots_option(*cmd, a.slots);
+  cmd->add_flag("--fair", a.fair,
+                "Waiters get LOCK in the order they asked for it (OS lock, "
+                "exclusive; among --fair users only)");
   cmd->add_option("--lifetime", a.lifetime,
                   "Soft lock: a lease of DURATION (seconds, or with a "
                   "unit: 90s, 10m), renewed while the command runs; others "

@@ -22,6 +22,7 @@ struct run_args {
   bool close_fd = false;      // -o: flock(1)'s spelling of our default
   std::string kind = "auto";  // --kind os|soft|auto
   unsigned slots = 0;         // --slots: a semaphore of this many; 0: none
+  bool fair = false;          // --fair: granted in arrival order
   std::string lifetime;       // --lifetime, raw text (soft locks)
   // --on-lost kill|warn; empty: the kind's default (soft: warn, etcd: kill)
   std::string on_lost;

@@ -1,5 +1,6 @@
 #include "status.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 
@@ -77,14 +78,30 @@ void print_slots(std::ostream& out, const lock_report& r) {
   }
 }
 
+// A fair queue: its live tickets, oldest first; the holder's own is
+// marked, since a fair holder keeps its ticket until it releases.
+void print_queue(std::ostream& out, const lock_report& r) {
+  if (r.queue.empty()) return;
+  out << "  queue:   " << r.queue.size() << " (fair, oldest first)\n";
+  for (const auto& q : r.queue) {
+    const bool holds = std::any_of(
+        r.holders.begin(), r.holders.end(),
+        [&](const holder_info& h) { return h.pid == q.waiter.pid; });
+    out << "  ticket " << q.ticket << ": " << describe_owner(q.waiter)
+        << (holds && q.waiter.pid > 0 ? " [holds the lock]" : "") << '\n';
+  }
+}
+
 void print_text(std::ostream& out, const lock_report& r) {
   out << r.path.string() << '\n';
   out << "  state:   " << state_line(r) << '\n';
   if (r.slots > 0) return print_slots(out, r);
-  if (r.state == lock_state::free) return;
-  out << "  kind:    " << to_string(r.kind) << '\n';
-  out << "  mode:    " << to_string(r.mode) << '\n';
-  for (const auto& h : r.holders) print_holder(out, r, h);
+  if (r.state != lock_state::free) {
+    out << "  kind:    " << to_string(r.kind) << '\n';
+    out << "  mode:    " << to_string(r.mode) << '\n';
+    for (const auto& h : r.holders) print_holder(out, r, h);
+  }
+  print_queue(out, r);
 }
 
 json entry_json(const status_entry& e) {

@@ -18,7 +18,7 @@ _filelock_options()
         run)
             echo "-h --help $lock -c --command --inherit -F --no-fork
                 --kind --slots --lifetime --on-lost --max-runtime
-                --kill-after -o --close $etcd --lost-grace"
+                --kill-after -o --close $etcd --lost-grace --fair"
             ;;
         acquire)
             echo "-h --help $lock --fd --lifetime --owner-pid --json $etcd"

@@ -162,6 +162,8 @@ complete -c filelock -n $in -s o -l close \
     -d 'Do not let the command inherit the lock'
 complete -c filelock -n $in -l lost-grace -x \
     -d 'etcd: time between TERM and KILL when the lease is lost'
+complete -c filelock -n $in -l fair \
+    -d 'Waiters get the lock in arrival order'
 
 complete -c filelock -n '__fish_filelock_using release' -l token -x \
     -d 'Release as the holder of this token'

@@ -81,6 +81,8 @@ std::string label(impl which) {
       return "Python filelock.FileLock";
     case impl::py_soft:
       return "Python filelock.SoftFileLock";
+    case impl::ours_os_fair:
+      return "filelock OS lock, fair";
   }
   return "?";
 }
@@ -103,6 +105,8 @@ std::string flag(impl which) {
       return "py-file";
     case impl::py_soft:
       return "py-soft";
+    case impl::ours_os_fair:
+      return "os-fair";
   }
   return "?";
 }
@@ -110,7 +114,7 @@ std::string flag(impl which) {
 impl parse_impl(const std::string& name) {
   for (impl i : {impl::ours_os, impl::ours_soft, impl::ours_etcd,
                  impl::raw_flock, impl::raw_flock_kept, impl::raw_flock_lstat,
-                 impl::py_file, impl::py_soft}) {
+                 impl::py_file, impl::py_soft, impl::ours_os_fair}) {
     if (flag(i) == name) return i;
   }
   throw std::invalid_argument("unknown implementation '" + name + "'");
@@ -135,10 +139,11 @@ struct local_lock::state {
 local_lock::local_lock(impl which, std::string path)
     : s_(new state{which, std::move(path), std::nullopt, {}, -1}) {
   if (which == impl::ours_os || which == impl::ours_soft ||
-      which == impl::ours_etcd) {
+      which == impl::ours_etcd || which == impl::ours_os_fair) {
     filelock::lock_options o;
     o.kind = which == impl::ours_soft ? filelock::lock_kind::soft
                                       : filelock::lock_kind::os;
+    o.fair = which == impl::ours_os_fair;
     s_->lock.emplace(s_->path, o);
   } else if (is_python(which)) {
     throw std::logic_error("local_lock: " + label(which) + " is not local");

@@ -35,7 +35,8 @@ summary summarize(std::vector<double> samples);
 // `raw_flock_lstat` adds the lstat(2) of the path that the library makes
 // after each grant (to notice a lock file replaced while it waited); `py_*`
 // are Python's filelock in a python3 process. `ours_etcd` is file_lock on
-// an etcd name (the path is then etcd://HOST:PORT/NAME).
+// an etcd name (the path is then etcd://HOST:PORT/NAME). `ours_os_fair`
+// is the OS lock with lock_options::fair.
 enum class impl {
   ours_os,
   ours_soft,
@@ -44,7 +45,8 @@ enum class impl {
   raw_flock_kept,
   raw_flock_lstat,
   py_file,
-  py_soft
+  py_soft,
+  ours_os_fair
 };
 
 std::string label(impl which);

@@ -159,7 +159,8 @@ void measure_all(const setup& s, const report_options& o, results& r) {
   if (wanted(s, "contention")) {
     r.loads.emplace_back("start of contention", load_average());
     for (int n : {2, 4, 8, 16}) {
-      for (impl i : {impl::ours_os, impl::raw_flock, impl::raw_flock_kept}) {
+      for (impl i : {impl::ours_os, impl::raw_flock, impl::raw_flock_kept,
+                     impl::ours_os_fair}) {
         progress("contention, " + std::to_string(n) + " processes, " +
                  label(i));
         r.contention.push_back(measure_contention(s, i, n));
@@ -373,6 +374,26 @@ void print_contention(const results& r) {
   std::cout << "\n";
 }
 
+// Issue #10: what --fair does to the longest wait, from the contention
+// rows of the same run.
+void print_fairness(const results& r) {
+  if (find(r, impl::ours_os_fair, 2) == nullptr) return;
+  std::cout << "## Fair queueing: longest wait under contention\n\n"
+            << "| N | longest wait, OS lock | longest wait, fair | "
+               "fair vs plain | ops/s, fair vs plain |\n"
+            << "| --- | --- | --- | --- | --- |\n";
+  for (int n : {2, 4, 8, 16}) {
+    const auto* plain = find(r, impl::ours_os, n);
+    const auto* fair = find(r, impl::ours_os_fair, n);
+    if (plain == nullptr || fair == nullptr) continue;
+    std::cout << "| " << n << " | " << fixed(plain->longest_wait_ms, 1)
+              << " ms | " << fixed(fair->longest_wait_ms, 1) << " ms | "
+              << ratio(fair->longest_wait_ms, plain->longest_wait_ms) << " | "
+              << ratio(fair->ops_per_second, plain->ops_per_second) << " |\n";
+  }
+  std::cout << "\n";
+}
+
 void print_etcd(const results& r) {
   if (!r.etcd) return;
   const auto& e = *r.etcd;
@@ -450,6 +471,7 @@ void print_report(const setup& s, const report_options& o) {
   print_handoff(r);
   print_overhead(r);
   print_contention(r);
+  print_fairness(r);
   print_waiters(r);
   print_etcd(r);
   print_micro(r);

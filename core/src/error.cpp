@@ -49,6 +49,8 @@ class category_impl : public std::error_category {
                "not a semaphore";
       case errc::slots_unsupported:
         return "slots need an exclusive OS lock and a count from 1 to 64";
+      case errc::fair_unsupported:
+        return "a fair queue needs an exclusive OS lock without slots";
     }
     return "unknown filelock error";
   }

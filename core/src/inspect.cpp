@@ -2,6 +2,7 @@
 // or creating anything.
 #include "filelock/inspect.hpp"
 
+#include "fair.hpp"
 #include "platform.hpp"
 #include "slots.hpp"
 #include "soft_lock.hpp"
@@ -86,7 +87,9 @@ std::string_view to_string(release_outcome outcome) noexcept {
   return "not_held";
 }
 
-lock_report inspect(const std::filesystem::path& path, lock_kind hint) {
+namespace {
+
+lock_report inspect_lock(const std::filesystem::path& path, lock_kind hint) {
   const auto view = detail::look_soft(path);
   if (!view.present) {
     if (hint == lock_kind::automatic) {
@@ -113,6 +116,16 @@ lock_report inspect(const std::filesystem::path& path, lock_kind hint) {
   }
   // Empty or foreign content under automatic: an idle OS lock file.
   return free_report(path, lock_kind::os);
+}
+
+}  // namespace
+
+lock_report inspect(const std::filesystem::path& path, lock_kind hint) {
+  auto rep = inspect_lock(path, hint);
+  if (rep.kind == lock_kind::os && rep.slots == 0) {
+    rep.queue = detail::fair_queue(path);
+  }
+  return rep;
 }
 
 }  // namespace filelock

@@ -5,6 +5,7 @@
 
 #include "backend.hpp"
 #include "etcd/backend_etcd.hpp"
+#include "fair.hpp"
 #include "filelock/inspect.hpp"
 #include "holding.hpp"
 #include "platform.hpp"
@@ -155,6 +156,10 @@ namespace {
 // by a failed OS attempt would look to the soft lock like a marker with an
 // unknown owner, held forever.
 acquire_result dispatch(const detail::request& r) noexcept {
+  // etcd grants in arrival order already (see FAIR QUEUEING in lock.hpp).
+  if (r.options.fair && !detail::names_etcd(r.path)) {
+    return detail::fair_acquire(r);
+  }
   if (r.options.slots) return detail::slots_acquire(r);
   // An etcd name is never a file path (see etcd.hpp), whatever the kind.
   if (detail::names_etcd(r.path)) return detail::etcd_acquire(r);

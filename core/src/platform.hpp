@@ -80,6 +80,13 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode mode,
 
 bool identify(const file_handle& h, file_id& id, std::error_code& ec) noexcept;
 
+// Opens the existing regular file at path to lock it, as open_lock_file
+// does, but never creates it (a fair queue's ticket: opening one that its
+// owner removed meanwhile must not bring it back). Also identifies it. A
+// missing file gives an invalid handle with why.code clear.
+file_handle open_existing_lock_file(const std::filesystem::path& path,
+                                    file_id& id, failure& why) noexcept;
+
 enum class wait_status { acquired, busy, timed_out, cancelled, failed };
 
 // Takes the OS lock on h: one attempt when until is in the past, otherwise

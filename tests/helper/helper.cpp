@@ -12,6 +12,13 @@
 //                                                hold it, release, exit 0
 //   helper slot-try PATH SLOTS                   exit 0 if a slot was free,
 //                                                75 if all were held
+//   helper fair-loop PATH LOG ROUNDS             ROUNDS times: take the lock
+//                                                fair, append a line to LOG,
+//                                                release and ask again at
+//                                                once; "locked" after the
+//                                                first
+//   helper fair-wait PATH                        take the lock fair (waiting),
+//                                                print "locked", exit 0
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -76,6 +83,33 @@ int try_slot(const char* path, const char* slots) {
   return lock.try_acquire() ? 0 : 75;
 }
 
+filelock::lock_options fair() {
+  filelock::lock_options o;
+  o.fair = true;
+  return o;
+}
+
+int fair_loop(const char* path, const char* log, int rounds) {
+  filelock::file_lock lock(path, fair());
+  for (int i = 0; i < rounds; ++i) {
+    auto g = lock.acquire();
+    std::ofstream(log, std::ios::app) << "round\n";
+    if (i == 0) {
+      std::printf("locked\n");
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+int fair_wait(const char* path) {
+  filelock::file_lock lock(path, fair());
+  auto g = lock.acquire();
+  std::printf("locked\n");
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 
 namespace filelock::test {
@@ -93,6 +127,10 @@ int main(int argc, char** argv) {
       return hold_slot(argv[2], argv[3], std::atof(argv[4]));
     }
     if (cmd == "slot-try" && argc == 4) return try_slot(argv[2], argv[3]);
+    if (cmd == "fair-loop" && argc == 5) {
+      return fair_loop(argv[2], argv[3], std::atoi(argv[4]));
+    }
+    if (cmd == "fair-wait" && argc == 3) return fair_wait(argv[2]);
     if (cmd == "count" && argc == 5)
       return count(argv[2], argv[3], std::atoi(argv[4]));
     if (cmd == "rw" && argc == 5) {

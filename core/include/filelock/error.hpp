@@ -60,6 +60,9 @@ enum class errc {
   // Slots were asked of something that has none: a shared request, a soft
   // or etcd lock, or a count outside 1..kMaxSlots.
   slots_unsupported,
+  // A fair queue (lock_options::fair) was asked of what has none: a shared
+  // request, a soft lock, or a semaphore.
+  fair_unsupported,
 };
 
 // True for the errors by which a filesystem says it does not do OS locks

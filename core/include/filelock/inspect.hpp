@@ -126,6 +126,14 @@ struct slot_report {
   std::optional<holder_info> holder;
 };
 
+// One live ticket of a fair queue (lock_options::fair).
+struct queue_entry {
+  std::uint64_t ticket = 0;
+  // From the ticket's owner record; pid 0 where it cannot be read (on
+  // Windows a locked ticket cannot be read by others).
+  holder_info waiter;
+};
+
 // What inspect() sees at a path, without taking or creating anything.
 struct lock_report {
   std::filesystem::path path;
@@ -152,6 +160,10 @@ struct lock_report {
   // holders again, in slot order.
   unsigned slots = 0;
   std::vector<slot_report> slot_list;
+  // OS locks: the fair queue's live tickets, oldest first (empty when
+  // nobody uses fair on the name). The holder of a fair lock keeps its
+  // ticket, so the first one is usually the holder's.
+  std::vector<queue_entry> queue;
 };
 
 // Looks at the lock at path. hint says what to look for:

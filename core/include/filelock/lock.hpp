@@ -67,6 +67,31 @@
 //   takes one more slot, even by the same thread. guard::slot() says which
 //   slot a guard holds. A plain (slot-less) lock on the same name locks only
 //   the record file, and excludes nobody holding a slot: use one form only.
+//
+// FAIR QUEUEING (lock_options::fair)
+//   flock(2) promises no order: under steady contention one waiter can lose
+//   every race for as long as the contention lasts. With fair, waiters are
+//   granted the lock in the order they asked. Each acquire first publishes
+//   a ticket, "<name>.fair/<20-digit number>", the next number after the
+//   highest there, holding the waiter's owner record. The ticket is locked
+//   (an OS lock) before it is visible, and stays locked while its owner
+//   waits and while it holds the lock; the waiter then blocks in the kernel
+//   on the OS lock of the nearest older ticket and, once no older ticket
+//   is left, takes the OS lock on the name itself. So each release wakes
+//   only the next waiter, nothing polls, and a waiter that dies leaves the
+//   queue by dying: the kernel drops its ticket's lock, and whoever comes
+//   next removes the ticket. A deadline, a stop request or a try (a
+//   deadline in the past) that fails removes the caller's ticket. The
+//   order holds among fair lockers only: a plain acquire on the same name
+//   (or flock(1)) still competes for the lock itself as it always did, and
+//   the head of the queue waits for it like anyone. Near-simultaneous
+//   arrivals (within the time to read the directory) may be numbered
+//   either way. Exclusive OS locks only: a shared request, lock_kind::soft
+//   and slots fail with errc::fair_unsupported (automatic means os). Not
+//   reentrant: the owner asking again would queue behind itself, so it
+//   gets errc::would_deadlock at once. inspect() lists the live tickets
+//   (lock_report::queue). An etcd name accepts fair: its waiters are
+//   granted in the order of their keys' creation already.
 #pragma once
 
 #include <chrono>
@@ -155,6 +180,11 @@ struct lock_options {
   // A semaphore of this many slots instead of a lock (see SEMAPHORES
   // above); empty for a plain lock.
   std::optional<unsigned> slots;
+
+  // Waiters get the lock in the order they asked for it (see FAIR QUEUEING
+  // above). Exclusive OS locks only; etcd locks are in arrival order
+  // anyway and accept it as what they always do.
+  bool fair = false;
 };
 
 // The most slots a semaphore may have: a waiter runs a thread per slot.

@@ -196,6 +196,25 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
   return {};
 }
 
+file_handle open_existing_lock_file(const std::filesystem::path& path,
+                                    file_id& id, failure& why) noexcept {
+  why = {};
+  int fd = sys::open(path.c_str(), O_RDWR | kCommonFlags);
+  if (fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+    fd = sys::open(path.c_str(), O_RDONLY | kCommonFlags);
+  }
+  if (fd < 0) {
+    // ESTALE: another NFS client removed it, which is what ENOENT says.
+    if (errno != ENOENT && errno != ESTALE) why = {"open", last_error()};
+    return {};
+  }
+  if (!check_regular(fd, {}, why, &id, nullptr)) {
+    sys::close(fd);
+    return {};
+  }
+  return file_handle(fd);
+}
+
 bool identify(const file_handle& h, file_id& id, std::error_code& ec) noexcept {
   struct stat st {};
   if (sys::fstat(static_cast<int>(h.get()), &st) != 0) {

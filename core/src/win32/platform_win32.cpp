@@ -166,6 +166,35 @@ file_handle open_lock_file(const std::filesystem::path& path, lock_mode,
   return {};
 }
 
+file_handle open_existing_lock_file(const std::filesystem::path& path,
+                                    file_id& id, failure& why) noexcept try {
+  why = {};
+  std::error_code ec;
+  const std::wstring wpath = wide_path(path, ec);
+  if (ec) {
+    why = {"open", ec};
+    return {};
+  }
+  HANDLE h = open_once(wpath, OPEN_EXISTING, {});
+  if (h == INVALID_HANDLE_VALUE) {
+    const DWORD err = GetLastError();
+    // A file whose deletion is pending is as good as gone.
+    const bool gone = err == ERROR_FILE_NOT_FOUND ||
+                      err == ERROR_PATH_NOT_FOUND ||
+                      (err == ERROR_ACCESS_DENIED && delete_pending());
+    if (!gone) why = {"open", win32::error_code_of(err)};
+    return {};
+  }
+  if (!check_regular(h, why, &id, nullptr)) {
+    CloseHandle(h);
+    return {};
+  }
+  return file_handle(reinterpret_cast<std::intptr_t>(h));
+} catch (const std::bad_alloc&) {
+  why = {"open", std::make_error_code(std::errc::not_enough_memory)};
+  return {};
+}
+
 bool identify(const file_handle& h, file_id& id, std::error_code& ec) noexcept {
   BY_HANDLE_FILE_INFORMATION info{};
   if (!GetFileInformationByHandle(as_handle(h), &info)) {
