@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -351,4 +353,222 @@ TEST_CASE("run on etcd: a refused password is 77 and a good one works") {
   ::unlink(tmpl);
   CHECK(ok.first == 0);
   CHECK(ok.second == "in\n");
+}
+
+// ---- Semaphores on etcd (run/acquire --slots N; SEMAPHORES in etcd.hpp) ----
+
+namespace {
+
+// A semaphore holder that prints "held <slot>" and holds until its stdin
+// ends.
+std::vector<std::string> slot_holder(const server& s, const std::string& name,
+                                     const std::string& slots) {
+  return program({"run", "--lease-ttl", "1s", "--slots", slots,
+                  name_on(s, name), "--", "sh", "-c",
+                  "echo held $FILELOCK_SLOT; exec cat"});
+}
+
+}  // namespace
+
+TEST_CASE(
+    "run --slots on etcd: N hold at once, the next waits and gets the "
+    "freed slot's number") {
+  server s;
+  process h1(slot_holder(s, "sem", "2"));
+  REQUIRE(h1.line(5s) == std::optional<std::string>("held 1"));
+  // Fails when the semaphore degenerates into a lock.
+  process h2(slot_holder(s, "sem", "2"));
+  REQUIRE(h2.line(5s) == std::optional<std::string>("held 2"));
+  process w(program({"run", "--slots", "2", name_on(s, "sem"), "--", "sh", "-c",
+                     "echo held $FILELOCK_SLOT"}));
+  REQUIRE(queued(s, "sem", 3));
+  CHECK(w.line(300ms) == std::nullopt);
+  // The waiter's rank is 2 once slot 1's holder leaves; its number must be
+  // the free one, 1, not the one the holder of slot 2 still uses.
+  h1.close_stdin();
+  CHECK(h1.wait() == std::optional<int>(0));
+  CHECK(w.line(5s) == std::optional<std::string>("held 1"));
+  CHECK(w.wait() == std::optional<int>(0));
+  h2.close_stdin();
+  CHECK(h2.wait() == std::optional<int>(0));
+  CHECK(keys_under(s, "sem") == 0);
+}
+
+TEST_CASE("run --slots on etcd: never more than N commands at once") {
+  server s;
+  char tmpl[] = "/tmp/filelock-etcd-slots-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  // Each command counts the commands running (a file each, made after the
+  // slot was granted and removed before it is released, so the count never
+  // exceeds the holders) and stays a while so that overlaps are seen.
+  const std::string body = "touch " + dir + "/$$; ls " + dir +
+                           " | wc -l; sleep 0.2; rm " + dir + "/$$";
+  std::vector<std::unique_ptr<process>> runs;
+  for (int i = 0; i < 6; ++i) {
+    runs.push_back(std::make_unique<process>(program(
+        {"run", "--slots", "2", name_on(s, "most"), "--", "sh", "-c", body})));
+  }
+  int most = 0;
+  for (auto& p : runs) {
+    auto l = p->line(15s);
+    REQUIRE(l);
+    most = std::max(most, std::stoi(*l));
+    CHECK(p->wait() == std::optional<int>(0));
+  }
+  CHECK(most >= 1);
+  CHECK(most <= 2);
+  std::filesystem::remove_all(dir);
+  CHECK(keys_under(s, "most") == 0);
+}
+
+TEST_CASE(
+    "run --slots on etcd: a holder killed with SIGKILL frees its slot within "
+    "TTL + margin") {
+  server s;
+  process h1(slot_holder(s, "kill", "2"));
+  REQUIRE(h1.line(5s) == std::optional<std::string>("held 1"));
+  process h2(slot_holder(s, "kill", "2"));
+  REQUIRE(h2.line(5s) == std::optional<std::string>("held 2"));
+  process w(program({"run", "--slots", "2", name_on(s, "kill"), "--", "sh",
+                     "-c", "echo held $FILELOCK_SLOT"}));
+  REQUIRE(queued(s, "kill", 3));
+  // The older holder dies: a waiter watching only the key just before it
+  // (h2's) would sleep on.
+  const auto start = steady_clock::now();
+  h1.signal(SIGKILL);
+  CHECK(w.line(5s) == std::optional<std::string>("held 1"));
+  CHECK(filelock::etcd_test::seconds_since(start) < 1.0 + 0.5 + 1.5);
+  CHECK(w.wait() == std::optional<int>(0));
+  h2.close_stdin();
+  CHECK(h2.wait() == std::optional<int>(0));
+}
+
+TEST_CASE("run --slots on etcd: another N is refused (64) and leaves no key") {
+  server s;
+  process h(slot_holder(s, "n", "2"));
+  REQUIRE(h.line(5s));
+  auto other = run_filelock(
+      {"run", "--slots", "3", name_on(s, "n"), "--", "echo", "ran"});
+  CHECK(other.first == 64);
+  CHECK(other.second == "filelock: cannot lock '" + name_on(s, "n") +
+                            "': it is a semaphore of 2 slots; use --slots 2 "
+                            "with it\n");
+  CHECK(keys_under(s, "n") == 1);
+  h.close_stdin();
+  CHECK(h.wait() == std::optional<int>(0));
+  // The count stays with the name, as a local semaphore's file keeps it.
+  auto later = run_filelock(
+      {"run", "--slots", "3", name_on(s, "n"), "--", "echo", "ran"});
+  CHECK(later.first == 64);
+  auto same = run_filelock(
+      {"run", "--slots", "2", name_on(s, "n"), "--", "echo", "ran"});
+  CHECK(same.first == 0);
+  CHECK(same.second == "ran\n");
+}
+
+TEST_CASE("status on etcd: a semaphore lists every slot and the waiters") {
+  server s;
+  process h1(slot_holder(s, "ss", "2"));
+  REQUIRE(h1.line(5s));
+  process h2(slot_holder(s, "ss", "2"));
+  REQUIRE(h2.line(5s));
+  process w(program({"run", "--slots", "2", name_on(s, "ss"), "--", "true"}));
+  REQUIRE(queued(s, "ss", 3));
+
+  auto [status, out] = run_filelock({"status", "--json", name_on(s, "ss")});
+  CHECK(status == 0);
+  const auto lock = nlohmann::json::parse(out)["locks"][0];
+  CHECK(lock["slots"] == 2);
+  REQUIRE(lock["slot_list"].size() == 2);
+  CHECK(lock["slot_list"][0]["slot"] == 1);
+  CHECK(lock["slot_list"][0]["state"] == "held");
+  CHECK(lock["slot_list"][0]["holder"]["pid"] == h1.pid());
+  CHECK(lock["slot_list"][1]["holder"]["pid"] == h2.pid());
+  REQUIRE(lock["holders"].size() == 2);
+  CHECK(lock["holders"][1]["slot"] == 2);
+  REQUIRE(lock["waiters"].size() == 1);
+  CHECK(lock["waiters"][0]["pid"] == w.pid());
+  CHECK(lock["waiters"][0]["position"] == 1);
+
+  auto text = run_filelock({"status", name_on(s, "ss")}).second;
+  CHECK_MESSAGE(text.find("  slots:   2 (2 held)\n") != std::string::npos,
+                text);
+  CHECK(text.find("  slot 2:  pid " + std::to_string(h2.pid())) !=
+        std::string::npos);
+  CHECK(text.find("  waiter 1: pid " + std::to_string(w.pid())) !=
+        std::string::npos);
+  h1.close_stdin();
+  h2.close_stdin();
+  CHECK(w.wait() == std::optional<int>(0));
+  CHECK(h1.wait() == std::optional<int>(0));
+  CHECK(h2.wait() == std::optional<int>(0));
+  auto after = run_filelock({"status", name_on(s, "ss")});
+  CHECK(after.first == 1);
+  CHECK(after.second.find("  slot 1:  free\n") != std::string::npos);
+}
+
+TEST_CASE("run --slots on etcd: -n, -w and SIGINT on a full one leave no key") {
+  server s;
+  process h(slot_holder(s, "full", "1"));
+  REQUIRE(h.line(5s));
+  auto busy = run_filelock(
+      {"run", "-n", "--slots", "1", name_on(s, "full"), "--", "true"});
+  CHECK(busy.first == 75);
+  CHECK_MESSAGE(busy.second.find("held by pid " + std::to_string(h.pid())) !=
+                    std::string::npos,
+                busy.second);
+  CHECK(keys_under(s, "full") == 1);
+  auto late = run_filelock(
+      {"run", "-w", "300ms", "--slots", "1", name_on(s, "full"), "--", "true"});
+  CHECK(late.first == 75);
+  CHECK(keys_under(s, "full") == 1);
+  process waiter(
+      program({"run", "--slots", "1", name_on(s, "full"), "--", "true"}));
+  REQUIRE(queued(s, "full", 2));
+  waiter.signal(SIGINT);
+  CHECK(waiter.wait() == std::optional<int>(128 + SIGINT));
+  CHECK(keys_under(s, "full") == 1);
+  h.close_stdin();
+  CHECK(h.wait() == std::optional<int>(0));
+  CHECK(keys_under(s, "full") == 0);
+}
+
+TEST_CASE("etcd: a plain lock and a semaphore on one name exclude each other") {
+  server s;
+  process h(slot_holder(s, "mix", "2"));
+  REQUIRE(h.line(5s));
+  // A slot is free, but a plain lock excludes every slot's holder.
+  CHECK(run_filelock({"run", "-n", name_on(s, "mix"), "--", "true"}).first ==
+        75);
+  h.close_stdin();
+  CHECK(h.wait() == std::optional<int>(0));
+  process plain(program(
+      {"run", name_on(s, "mix"), "--", "sh", "-c", "echo held; exec cat"}));
+  REQUIRE(plain.line(5s));
+  CHECK(run_filelock(
+            {"run", "-n", "--slots", "2", name_on(s, "mix"), "--", "true"})
+            .first == 75);
+  plain.close_stdin();
+  CHECK(plain.wait() == std::optional<int>(0));
+  CHECK(keys_under(s, "mix") == 0);
+}
+
+TEST_CASE("acquire --slots on etcd: a slot as a lease, released by release") {
+  server s;
+  auto got = run_filelock({"acquire", "--json", "--lifetime", "30s", "--slots",
+                           "1", name_on(s, "as")});
+  REQUIRE(got.first == 0);
+  const auto lock = nlohmann::json::parse(got.second)["lock"];
+  CHECK(lock["key"].get<std::string>().starts_with("as/n/"));
+  CHECK(lock["slot"] == 1);
+  CHECK(run_filelock(
+            {"run", "-n", "--slots", "1", name_on(s, "as"), "--", "true"})
+            .first == 75);
+  CHECK(run_filelock(
+            {"acquire", "--lifetime", "30s", "--slots", "2", name_on(s, "as")})
+            .first == 64);
+  auto rel = run_filelock({"release", name_on(s, "as")});
+  CHECK(rel.first == 0);
+  CHECK(keys_under(s, "as") == 0);
 }
