@@ -368,20 +368,31 @@ std::vector<std::string> slot_holder(const server& s, const std::string& name,
                   "echo held $FILELOCK_SLOT; exec cat"});
 }
 
+// A semaphore of 2 held in slots 1 and 2 (h1's key the older; a
+// semaphore that degenerated into a lock fails here) and a waiter queued
+// behind them that prints "held <slot>" once it gets in.
+struct two_held {
+  std::unique_ptr<process> h1, h2, w;
+  two_held(const server& s, const std::string& name) {
+    h1 = std::make_unique<process>(slot_holder(s, name, "2"));
+    REQUIRE(h1->line(5s) == std::optional<std::string>("held 1"));
+    h2 = std::make_unique<process>(slot_holder(s, name, "2"));
+    REQUIRE(h2->line(5s) == std::optional<std::string>("held 2"));
+    w = std::make_unique<process>(
+        program({"run", "--slots", "2", name_on(s, name), "--", "sh", "-c",
+                 "echo held $FILELOCK_SLOT"}));
+    REQUIRE(queued(s, name, 3));
+  }
+};
+
 }  // namespace
 
 TEST_CASE(
     "run --slots on etcd: N hold at once, the next waits and gets the "
     "freed slot's number") {
   server s;
-  process h1(slot_holder(s, "sem", "2"));
-  REQUIRE(h1.line(5s) == std::optional<std::string>("held 1"));
-  // Fails when the semaphore degenerates into a lock.
-  process h2(slot_holder(s, "sem", "2"));
-  REQUIRE(h2.line(5s) == std::optional<std::string>("held 2"));
-  process w(program({"run", "--slots", "2", name_on(s, "sem"), "--", "sh", "-c",
-                     "echo held $FILELOCK_SLOT"}));
-  REQUIRE(queued(s, "sem", 3));
+  two_held sem(s, "sem");
+  auto &h1 = *sem.h1, &h2 = *sem.h2, &w = *sem.w;
   CHECK(w.line(300ms) == std::nullopt);
   // The waiter's rank is 2 once slot 1's holder leaves; its number must be
   // the free one, 1, not the one the holder of slot 2 still uses.
@@ -426,13 +437,8 @@ TEST_CASE(
     "run --slots on etcd: a holder killed with SIGKILL frees its slot within "
     "TTL + margin") {
   server s;
-  process h1(slot_holder(s, "kill", "2"));
-  REQUIRE(h1.line(5s) == std::optional<std::string>("held 1"));
-  process h2(slot_holder(s, "kill", "2"));
-  REQUIRE(h2.line(5s) == std::optional<std::string>("held 2"));
-  process w(program({"run", "--slots", "2", name_on(s, "kill"), "--", "sh",
-                     "-c", "echo held $FILELOCK_SLOT"}));
-  REQUIRE(queued(s, "kill", 3));
+  two_held sem(s, "kill");
+  auto &h1 = *sem.h1, &h2 = *sem.h2, &w = *sem.w;
   // The older holder dies: a waiter watching only the key just before it
   // (h2's) would sleep on.
   const auto start = steady_clock::now();
@@ -469,12 +475,8 @@ TEST_CASE("run --slots on etcd: another N is refused (64) and leaves no key") {
 
 TEST_CASE("status on etcd: a semaphore lists every slot and the waiters") {
   server s;
-  process h1(slot_holder(s, "ss", "2"));
-  REQUIRE(h1.line(5s));
-  process h2(slot_holder(s, "ss", "2"));
-  REQUIRE(h2.line(5s));
-  process w(program({"run", "--slots", "2", name_on(s, "ss"), "--", "true"}));
-  REQUIRE(queued(s, "ss", 3));
+  two_held sem(s, "ss");
+  auto &h1 = *sem.h1, &h2 = *sem.h2, &w = *sem.w;
 
   auto [status, out] = run_filelock({"status", "--json", name_on(s, "ss")});
   CHECK(status == 0);

@@ -99,12 +99,18 @@ struct blocker_view {
   std::int64_t revision = 0;
 };
 
-blocker_view find_blocker(client& c, const std::string& prefix,
-                          std::int64_t myrev, lock_mode mode) {
+// The keys older than myrev, newest first.
+json older_keys(const std::string& prefix, std::int64_t myrev) {
   auto req = range_request(prefix);
   req["sort_order"] = "DESCEND";
   req["keys_only"] = true;
   req["max_create_revision"] = std::to_string(myrev - 1);
+  return req;
+}
+
+blocker_view find_blocker(client& c, const std::string& prefix,
+                          std::int64_t myrev, lock_mode mode) {
+  auto req = older_keys(prefix, myrev);
   if (mode == lock_mode::exclusive) req["limit"] = "1";
   auto reply = c.call("/v3/kv/range", req);
   blocker_view v;
@@ -165,38 +171,45 @@ std::pair<std::int64_t, std::optional<kv>> enqueue(client& c,
   return {myrev, std::move(head)};
 }
 
+json compare_created(const std::string& key, std::int64_t rev) {
+  return {{"key", base64_encode(key)},
+          {"target", "CREATE"},
+          {"result", "EQUAL"},
+          {"create_revision", std::to_string(rev)}};
+}
+
 bool still_mine(client& c, const std::string& key, std::int64_t myrev) {
-  json txn = {{"compare",
-               {{{"key", base64_encode(key)},
-                 {"target", "CREATE"},
-                 {"result", "EQUAL"},
-                 {"create_revision", std::to_string(myrev)}}}}};
+  json txn = {{"compare", json::array({compare_created(key, myrev)})}};
   return c.call("/v3/kv/txn", txn).value("succeeded", false);
 }
 
 enum class wait_end { gone, stopped, timed_out, lost };
 
-// Waits for the deletion of `blocker`. The watch starts at the revision
-// after the read that found it, so a deletion in between is replayed, not
-// missed; once the watch exists the key is read once more, because an
-// event from before the watch's creation is delivered only on etcd's
-// 100 ms resync.
-wait_end wait_for_delete(client& c, client& side, const kv& blocker,
-                         std::int64_t from, const deadline& until,
-                         const std::stop_token& stop, const session& s) {
-  const auto key = base64_encode(blocker.key);
-  json req = {{"create_request",
-               {{"key", key},
-                {"start_revision", std::to_string(from)},
-                {"filters", {"NOPUT"}}}}};
+// Waits until one of `keys` (the blockers) is deleted: one stream
+// carrying one watch per key, each from the revision after the read that
+// found them, so a deletion in between is replayed, not missed. Once every
+// watch exists the keys are checked once more, in one transaction,
+// because an event from before a watch's creation is delivered only on
+// etcd's 100 ms resync.
+wait_end wait_for_any_delete(client& c, client& side,
+                             const std::vector<kv>& keys, std::int64_t from,
+                             const deadline& until, const std::stop_token& stop,
+                             const session& s) {
+  json body = json::array();
+  json all_there = {{"compare", json::array()}};
+  for (const auto& k : keys) {
+    body.push_back({{"create_request",
+                     {{"key", base64_encode(k.key)},
+                      {"start_revision", std::to_string(from)},
+                      {"filters", {"NOPUT"}}}}});
+    all_there["compare"].push_back(compare_created(k.key, k.fence));
+  }
   bool gone = false;
+  std::size_t created = 0;
   auto on_message = [&](const json& m) {
     if (m.value("canceled", false)) return false;  // compacted: re-read
-    if (m.value("created", false)) {
-      auto r = side.call("/v3/kv/range", {{"key", key}, {"keys_only", true}});
-      auto kvs = r.value("kvs", json::array());
-      gone =
-          kvs.empty() || int_field(kvs[0], "create_revision") != blocker.fence;
+    if (m.value("created", false) && ++created == keys.size()) {
+      gone = !side.call("/v3/kv/txn", all_there).value("succeeded", false);
       return !gone;
     }
     for (const auto& ev : m.value("events", json::array())) {
@@ -207,7 +220,7 @@ wait_end wait_for_delete(client& c, client& side, const kv& blocker,
   auto stop_check = [&] {
     return stop.stop_requested() || s.monitor()->lost();
   };
-  auto out = c.stream("/v3/watch", req, on_message, stop_check,
+  auto out = c.stream("/v3/watch", body, on_message, stop_check,
                       until.value_or(steady_clock::time_point::max()));
   if (out == detail::outcome::timed_out) return wait_end::timed_out;
   if (out == detail::outcome::interrupted) {
@@ -259,13 +272,6 @@ bool is_slot_key(std::string_view prefix, std::string_view key) {
 
 std::string slots_record(unsigned slots) {
   return json{{"filelock", 1}, {"slots", slots}}.dump();
-}
-
-json compare_created(const std::string& key, std::int64_t rev) {
-  return {{"key", base64_encode(key)},
-          {"target", "CREATE"},
-          {"result", "EQUAL"},
-          {"create_revision", std::to_string(rev)}};
 }
 
 struct slot_join {
@@ -329,7 +335,7 @@ slot_join enqueue_slot(client& c, const std::string& record_key,
 }
 
 // What stands between a semaphore contender and a slot: the keys to
-// watch (empty: it holds one), and the number of older slot keys.
+// watch (empty: it holds one).
 struct slot_view {
   std::vector<kv> watch;
   std::int64_t revision = 0;
@@ -337,11 +343,7 @@ struct slot_view {
 
 slot_view find_slot_blockers(client& c, const std::string& prefix,
                              std::int64_t myrev, unsigned slots) {
-  auto req = range_request(prefix);
-  req["sort_order"] = "DESCEND";
-  req["keys_only"] = true;
-  req["max_create_revision"] = std::to_string(myrev - 1);
-  auto reply = c.call("/v3/kv/range", req);
+  auto reply = c.call("/v3/kv/range", older_keys(prefix, myrev));
   slot_view v;
   v.revision = int_field(reply.value("header", json::object()), "revision");
   std::vector<kv> nearest;
@@ -358,49 +360,6 @@ slot_view find_slot_blockers(client& c, const std::string& prefix,
   // (newest first) are what keeps us waiting; see etcd.hpp.
   if (nearest.size() >= slots) v.watch = std::move(nearest);
   return v;
-}
-
-// Waits until one of `keys` is deleted: one stream carrying one watch per
-// key, each from the revision after the read that found them. Once every
-// watch exists the keys are checked once more, in one transaction,
-// because an event from before a watch's creation comes only on etcd's
-// 100 ms resync (see wait_for_delete).
-wait_end wait_for_any_delete(client& c, client& side,
-                             const std::vector<kv>& keys, std::int64_t from,
-                             const deadline& until, const std::stop_token& stop,
-                             const session& s) {
-  json body = json::array();
-  json all_there = {{"compare", json::array()}};
-  for (const auto& k : keys) {
-    body.push_back({{"create_request",
-                     {{"key", base64_encode(k.key)},
-                      {"start_revision", std::to_string(from)},
-                      {"filters", {"NOPUT"}}}}});
-    all_there["compare"].push_back(compare_created(k.key, k.fence));
-  }
-  bool gone = false;
-  std::size_t created = 0;
-  auto on_message = [&](const json& m) {
-    if (m.value("canceled", false)) return false;  // compacted: re-read
-    if (m.value("created", false) && ++created == keys.size()) {
-      gone = !side.call("/v3/kv/txn", all_there).value("succeeded", false);
-      return !gone;
-    }
-    for (const auto& ev : m.value("events", json::array())) {
-      if (ev.value("type", "PUT") == "DELETE") gone = true;
-    }
-    return !gone;
-  };
-  auto stop_check = [&] {
-    return stop.stop_requested() || s.monitor()->lost();
-  };
-  auto out = c.stream("/v3/watch", body, on_message, stop_check,
-                      until.value_or(steady_clock::time_point::max()));
-  if (out == detail::outcome::timed_out) return wait_end::timed_out;
-  if (out == detail::outcome::interrupted) {
-    return stop.stop_requested() ? wait_end::stopped : wait_end::lost;
-  }
-  return wait_end::gone;
 }
 
 // The lowest number among NAME.slot-1 ... NAME.slot-N that no holder has
@@ -465,6 +424,17 @@ std::optional<holder_info> oldest_holder(client& c, const std::string& prefix) {
 struct attempt_end {
   std::optional<acquired> result;  // empty: lease lost while waiting, retry
 };
+
+// The contender holds: its key is watched from now on, and the guard
+// takes the session (s is left empty only once nothing can throw).
+attempt_end now_holding(std::shared_ptr<session>& s) {
+  s->start_holding();
+  acquired a;
+  a.result.status = acquire_status::acquired;
+  a.monitor = s->monitor();
+  a.result.lock = guard(std::move(s));
+  return {std::move(a)};
+}
 
 acquired mismatch(unsigned recorded) {
   auto a = failed("lock", make_error_code(filelock::errc::slots_mismatch), {});
@@ -533,12 +503,7 @@ attempt_end attempt_slots(client& c, client& side,
       return give_up(acquire_status::timed_out);
     }
     s->set_slot(*number);
-    s->start_holding();
-    acquired a;
-    a.result.status = acquire_status::acquired;
-    a.monitor = s->monitor();
-    a.result.lock = guard(std::move(s));
-    return {std::move(a)};
+    return now_holding(s);
   } catch (...) {
     s->abandon();
     throw;
@@ -578,8 +543,8 @@ attempt_end attempt(client& c, client& side,
             std::move(who))};
       }
       waited = true;
-      auto end = wait_for_delete(c, side, *view.blocker, view.revision + 1,
-                                 until, stop, *s);
+      auto end = wait_for_any_delete(c, side, {*view.blocker},
+                                     view.revision + 1, until, stop, *s);
       if (end == wait_end::stopped) {
         s->abandon();
         return {with_status(acquire_status::cancelled)};
@@ -599,12 +564,7 @@ attempt_end attempt(client& c, client& side,
       s->abandon();
       return {};
     }
-    s->start_holding();
-    acquired a;
-    a.result.status = acquire_status::acquired;
-    a.monitor = s->monitor();
-    a.result.lock = guard(std::move(s));
-    return {std::move(a)};
+    return now_holding(s);
   } catch (...) {
     s->abandon();
     throw;
