@@ -1,8 +1,11 @@
 // The filelock program on etcd names: exit statuses, the child's
 // environment, status and break-stale output, losing the lock while the
 // command runs.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -386,6 +389,31 @@ struct two_held {
   }
 };
 
+// How many ranges (reads) etcd has served: etcd_mvcc_range_total from its
+// /metrics page, read with a plain HTTP/1.0 GET; -1 when unreadable.
+long ranges_served(const server& s) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(s.port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string page;
+  const std::string get = "GET /metrics HTTP/1.0\r\n\r\n";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::write(fd, get.data(), get.size()) == static_cast<ssize_t>(get.size())) {
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+      page.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  const std::string name = "\netcd_mvcc_range_total ";
+  const auto at = page.find(name);
+  if (at == std::string::npos) return -1;
+  return std::atol(page.c_str() + at + name.size());
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -588,4 +616,43 @@ TEST_CASE("acquire --slots on etcd: a slot as a lease, released by release") {
   auto rel = run_filelock({"release", name_on(s, "as")});
   CHECK(rel.first == 0);
   CHECK(keys_under(s, "as") == 0);
+}
+
+TEST_CASE(
+    "run --slots on etcd: waiters sleep, and a release wakes only the one "
+    "behind it") {
+  server s;
+  // Two holders and five waiters, each holding its slot once it has one.
+  std::vector<std::unique_ptr<process>> p;
+  for (std::size_t i = 0; i < 7; ++i) {
+    p.push_back(std::make_unique<process>(slot_holder(s, "herd", "2")));
+    if (i < 2) REQUIRE(p[i]->line(5s));
+    REQUIRE(queued(s, "herd", i + 1));
+  }
+  // The last waiter's first reads follow its key's creation: let them end
+  // (a count unchanged for 100 ms). Then a waiter that re-read every
+  // second would show.
+  long before = ranges_served(s);
+  REQUIRE(before >= 0);
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(100ms);
+    const long now = ranges_served(s);
+    if (now == before) break;
+    before = now;
+  }
+  std::this_thread::sleep_for(1s);
+  const long idle = ranges_served(s) - before;
+  CHECK(idle == 0);
+  // Only the first waiter watches the first holder's key (the others watch
+  // keys nearer to them). It reads the queue, checks its key, reads and
+  // claims a slot number: 4 reads (a comparison in a transaction is one).
+  // Each other waiter woken would read the queue and re-check 2 keys.
+  p[0]->close_stdin();
+  CHECK(p[2]->line(5s) == std::optional<std::string>("held 1"));
+  std::this_thread::sleep_for(300ms);
+  const long woken = ranges_served(s) - before - idle;
+  MESSAGE("ranges while idle: ", idle, ", for one release: ", woken);
+  CHECK(woken <= 6);
+  for (auto& q : p) q->close_stdin();
+  for (auto& q : p) CHECK(q->wait() == std::optional<int>(0));
 }
