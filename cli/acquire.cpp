@@ -8,6 +8,7 @@
 #include "filelock/inspect.hpp"
 #include "json_output.hpp"
 #include "process.hpp"
+#include "slots.hpp"
 #include "wait_line.hpp"
 
 namespace filelock::cli {
@@ -297,6 +298,7 @@ CLI::App* setup_acquire(CLI::App& app, acquire_args& a) {
   auto* js = cmd->add_flag("--json", a.json,
                            "Print the owner record, token included, as "
                            "JSON on stdout");
+  add_slots_option(*cmd, a.slots);
   lifetime->excludes(fd);
   owner->excludes(fd);
   js->excludes(fd);
@@ -314,6 +316,12 @@ int run_acquire(const acquire_args& a) {
   }
   if (a.lock.path.empty()) {
     say("acquire: give a LOCK path, or --fd N for a descriptor");
+    return to_int(exit_code::usage);
+  }
+  if (a.slots > 0) {
+    // An etcd name's semaphore is acquire_etcd's; a soft one is not built.
+    say("acquire: --slots needs an etcd name here (a local semaphore is "
+        "taken with filelock run --slots)");
     return to_int(exit_code::usage);
   }
   return acquire_soft(a);

@@ -20,6 +20,7 @@ struct acquire_args {
   std::string lifetime;        // raw text, checked by parse_duration
   std::int64_t owner_pid = 0;  // 0: our parent
   bool json = false;
+  unsigned slots = 0;  // --slots: a slot of an etcd semaphore; 0: none
 };
 
 CLI::App* setup_acquire(CLI::App& app, acquire_args& args);

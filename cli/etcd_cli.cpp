@@ -161,7 +161,7 @@ std::vector<std::string> child_env(const run_args& a, const fe::options& o,
     }
   } catch (const filelock::error&) {
   }
-  return {
+  std::vector<std::string> env = {
       "FILELOCK_PATH=" + a.lock.path,
       "FILELOCK_NAME=" + a.lock.path,
       "FILELOCK_MODE=" + std::string(to_string(a.lock.mode())),
@@ -178,6 +178,9 @@ std::vector<std::string> child_env(const run_args& a, const fe::options& o,
       "ETCD_LOCK_KEY=" + m.key(),
       "FILELOCK_ETCD_PID=" + std::to_string(current_pid()),
   };
+  // As for a local semaphore; the number is unique among the holders.
+  if (m.slot() > 0) env.push_back("FILELOCK_SLOT=" + std::to_string(m.slot()));
+  return env;
 }
 
 // The status run exits with for the command: its own, 128+N for signal N,
@@ -233,6 +236,25 @@ deadline until_of(const lock_args& la) {
   return steady_clock::now() + std::chrono::ceil<steady_clock::duration>(*wait);
 }
 
+// The words of describe_slots_mismatch (local semaphores), for the record
+// in the key NAME.
+std::string describe_etcd_slots_mismatch(const std::string& name,
+                                         const fe::options& o,
+                                         unsigned recorded) {
+  if (recorded > 0) {
+    return "cannot lock '" + name + "': it is a semaphore of " +
+           std::to_string(recorded) + " slots; use --slots " +
+           std::to_string(recorded) + " with it";
+  }
+  std::string key;
+  try {
+    key = fe::parse_name(name, o.endpoints).name;
+  } catch (const filelock::error&) {
+  }
+  return "cannot lock '" + name + "' with --slots: the etcd key '" + key +
+         "' exists and is not a semaphore (it records no slot count)";
+}
+
 // Takes the lock for run and acquire: the result, or an exit status.
 std::variant<fe::acquired, int> take(const std::string& name,
                                      const lock_args& la,
@@ -267,6 +289,10 @@ std::variant<fe::acquired, int> take(const std::string& name,
     case acquire_status::failed:
       break;
   }
+  if (r.result.error == errc::slots_mismatch) {
+    say(describe_etcd_slots_mismatch(name, o, r.recorded_slots));
+    return to_int(exit_code::usage);
+  }
   say(failure_text(name, r.result.operation, r.result.error, r.detail));
   return to_int(etcd_code_for(r.result.error));
 }
@@ -294,10 +320,18 @@ json entry_json(const fe::entry& e) {
   h["lease"] = e.lease ? json(lease_hex(e.lease)) : json(nullptr);
   h["ttl_left"] = e.ttl_left ? json(e.ttl_left->count()) : json(nullptr);
   h["position"] = e.position;
+  h["slot"] = e.slot > 0 ? json(e.slot) : json(nullptr);
   h["owner_unknown"] = e.owner_unknown;
   h["stale_reason"] =
       e.stale_reason.empty() ? json(nullptr) : json(e.stale_reason);
   return h;
+}
+
+const fe::entry* slot_holder(const fe::report& r, unsigned n) {
+  for (const auto& e : r.entries) {
+    if (e.holds && e.slot == n) return &e;
+  }
+  return nullptr;
 }
 
 json report_doc(const fe::report& r) {
@@ -325,6 +359,16 @@ json report_doc(const fe::report& r) {
   obj["endpoints"] = r.endpoints;
   obj["revision"] = r.revision;
   obj["waiters"] = std::move(waiters);
+  // A semaphore: as for a local one, every slot in order, free ones too.
+  obj["slots"] = r.slots > 0 ? json(r.slots) : json(nullptr);
+  obj["slot_list"] = json::array();
+  for (unsigned n = 1; n <= r.slots; ++n) {
+    const fe::entry* held = slot_holder(r, n);
+    obj["slot_list"].push_back(
+        {{"slot", n},
+         {"state", held ? "held" : "free"},
+         {"holder", held ? entry_json(*held) : json(nullptr)}});
+  }
   return obj;
 }
 
@@ -332,13 +376,11 @@ std::string report_text(const fe::report& r) {
   std::ostringstream out;
   out << r.name << '\n';
   out << "  state:   " << to_string(r.state) << '\n';
-  if (r.entries.empty()) return out.str();
+  if (r.entries.empty() && r.slots == 0) return out.str();
   out << "  kind:    etcd (revision " << r.revision << ")\n";
-  for (const auto& e : r.entries) {
-    out << (e.holds ? "  holder:  "
-                    : "  waiter " + std::to_string(e.position) + ": ")
-        << who(e) << ", " << to_string(e.holder.mode) << ", fence " << e.fence
-        << ", " << ttl_text(e) << '\n';
+  auto print = [&](const std::string& label, const fe::entry& e) {
+    out << label << who(e) << ", " << to_string(e.holder.mode) << ", fence "
+        << e.fence << ", " << ttl_text(e) << '\n';
     if (e.holder.since)
       out << "    since:   " << rfc3339(*e.holder.since) << '\n';
     if (!e.holder.command.empty()) {
@@ -347,6 +389,25 @@ std::string report_text(const fe::report& r) {
     if (!e.stale_reason.empty()) {
       out << "    stale:   " << e.stale_reason << '\n';
     }
+  };
+  if (r.slots > 0) {
+    std::size_t held = 0;
+    for (const auto& e : r.entries) held += e.holds ? 1 : 0;
+    out << "  slots:   " << r.slots << " (" << held << " held)\n";
+    for (unsigned n = 1; n <= r.slots; ++n) {
+      const std::string label = "  slot " + std::to_string(n) + ":  ";
+      if (const auto* e = slot_holder(r, n)) {
+        print(label, *e);
+      } else {
+        out << label << "free\n";
+      }
+    }
+  }
+  for (const auto& e : r.entries) {
+    if (e.holds && r.slots > 0 && e.slot > 0) continue;  // listed above
+    print(e.holds ? "  holder:  "
+                  : "  waiter " + std::to_string(e.position) + ": ",
+          e);
   }
   return out.str();
 }
@@ -452,6 +513,7 @@ int run_etcd(const run_args& a) {
     return to_int(exit_code::usage);
   }
   o.command = command_text(a);
+  o.slots = a.slots;
   if (a.lock.verbose) o.on_diagnostic = [](std::string_view l) { say(l); };
   if (ancestor_holds(a, o)) {
     if (a.lock.verbose) {
@@ -480,6 +542,10 @@ int run_etcd(const run_args& a) {
       return to_int(exit_code::usage);
     }
     grace = std::chrono::ceil<milliseconds>(*d);
+  }
+  if (a.lock.verbose && m.slot() > 0) {
+    say("holding slot " + std::to_string(m.slot()) + " of " +
+        std::to_string(a.slots) + " of '" + a.lock.path + "'");
   }
   if (a.lock.verbose) {
     say("holding '" + a.lock.path + "' (fence " + std::to_string(m.fence()) +
@@ -533,6 +599,11 @@ int acquire_etcd(const acquire_args& a) {
   o.lease_ttl = std::chrono::ceil<seconds>(*life);
   o.keep_alive = false;
   o.owner_pid = owner_process(a.owner_pid);
+  o.slots = a.slots;
+  if (a.slots > 0 && a.lock.shared) {
+    say("acquire: --slots takes exclusive slots; drop -s");
+    return to_int(exit_code::usage);
+  }
   auto taken = take(a.lock.path, a.lock, o);
   if (auto* status = std::get_if<int>(&taken)) return *status;
   auto& r = std::get<fe::acquired>(taken);
@@ -548,6 +619,7 @@ int acquire_etcd(const acquire_args& a) {
     lock["key"] = key;
     lock["fence"] = m.fence();
     lock["lease"] = lease_hex(m.lease());
+    if (m.slot() > 0) lock["slot"] = m.slot();
     print_json({{"filelock", kJsonSchemaVersion}, {"lock", std::move(lock)}});
   } else {
     std::cout << key << '\n' << std::flush;

@@ -8,18 +8,15 @@ namespace filelock::cli {
 void add_slots_option(CLI::App& cmd, unsigned& slots) {
   cmd.add_option("--slots", slots,
                  "A semaphore: at most N holders of LOCK at a time "
-                 "(exclusive OS lock only; one N per LOCK)")
+                 "(exclusive only; one N per LOCK)")
       ->type_name("N")
       ->check(CLI::Range(1u, kMaxSlots));
 }
 
 std::optional<std::string> check_slots(const run_args& a) {
   if (a.slots == 0) return std::nullopt;
-  // TODO(#10): soft and etcd semaphores; until then they are refused
-  // rather than silently turned into a plain lock.
-  if (is_etcd_lock(a.lock.path)) {
-    return "run: --slots is not available for etcd locks yet";
-  }
+  // TODO(#10): soft semaphores; until then they are refused rather than
+  // silently turned into a plain lock.
   if (a.kind == "soft") {
     return "run: --slots needs the OS lock; --kind soft has no slots yet";
   }

@@ -21,7 +21,7 @@ _filelock_options()
                 --kill-after -o --close $etcd --lost-grace --fair"
             ;;
         acquire)
-            echo "-h --help $lock --fd --lifetime --owner-pid --json $etcd"
+            echo "-h --help $lock --fd --lifetime --owner-pid --json --slots $etcd"
             ;;
         release)
             echo "-h --help --fd --token --owner-pid --force --json

@@ -144,6 +144,10 @@ complete -c filelock -n $in -l force -d 'Whoever owns it'
 set -l in '__fish_filelock_using run acquire'
 complete -c filelock -n $in -l lifetime -x -d 'Soft lock: a lease of DURATION'
 
+set -l in '__fish_filelock_using acquire'
+complete -c filelock -n $in -l slots -x \
+    -d 'etcd: one slot of a semaphore of N'
+
 set -l in '__fish_filelock_using run'
 complete -c filelock -n $in -s c -l command -x -d 'Run STRING with /bin/sh -c'
 complete -c filelock -n $in -l inherit \

@@ -350,6 +350,8 @@ std::filesystem::path slot_path(const std::filesystem::path& name,
 
 acquire_result slots_acquire(const request& r) noexcept try {
   const unsigned count = *r.options.slots;
+  // An etcd name's slots are keys in etcd (SEMAPHORES in etcd.hpp).
+  if (count > 0 && names_etcd(r.path)) return etcd_acquire(r);
   if (count == 0 || count > kMaxSlots || r.mode != lock_mode::exclusive ||
       r.options.kind == lock_kind::soft || names_etcd(r.path)) {
     return failed_result("lock", make_error_code(errc::slots_unsupported));

@@ -1,12 +1,17 @@
 // The filelock program on etcd names: exit statuses, the child's
 // environment, status and break-stale output, losing the lock while the
 // command runs.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -366,4 +371,303 @@ TEST_CASE("run on etcd: a refused password is 77 and a good one works") {
   ::unlink(tmpl);
   CHECK(ok.first == 0);
   CHECK(ok.second == "in\n");
+}
+
+// ---- Semaphores on etcd (run/acquire --slots N; SEMAPHORES in etcd.hpp) ----
+
+namespace {
+
+// A semaphore holder that prints "held <slot>" and holds until its stdin
+// ends. A 2 s lease: with 1 s, run's loss watch (margin 0.5 s) leaves a
+// renewal under 0.2 s to arrive, too little under sanitizers.
+std::vector<std::string> slot_holder(const server& s, const std::string& name,
+                                     const std::string& slots) {
+  return program({"run", "--lease-ttl", "2s", "--slots", slots,
+                  name_on(s, name), "--", "sh", "-c",
+                  "echo held $FILELOCK_SLOT; exec cat"});
+}
+
+// A semaphore of 2 held in slots 1 and 2 (h1's key the older; a
+// semaphore that degenerated into a lock fails here) and a waiter queued
+// behind them that prints "held <slot>" once it gets in.
+struct two_held {
+  std::unique_ptr<process> h1, h2, w;
+  two_held(const server& s, const std::string& name) {
+    h1 = std::make_unique<process>(slot_holder(s, name, "2"));
+    REQUIRE(h1->line(5s) == std::optional<std::string>("held 1"));
+    h2 = std::make_unique<process>(slot_holder(s, name, "2"));
+    REQUIRE(h2->line(5s) == std::optional<std::string>("held 2"));
+    w = std::make_unique<process>(
+        program({"run", "--slots", "2", name_on(s, name), "--", "sh", "-c",
+                 "echo held $FILELOCK_SLOT"}));
+    REQUIRE(queued(s, name, 3));
+  }
+};
+
+// How many ranges (reads) etcd has served: etcd_mvcc_range_total from its
+// /metrics page, read with a plain HTTP/1.0 GET; -1 when unreadable.
+long ranges_served(const server& s) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(s.port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string page;
+  const std::string get = "GET /metrics HTTP/1.0\r\n\r\n";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::write(fd, get.data(), get.size()) == static_cast<ssize_t>(get.size())) {
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+      page.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  const std::string name = "\netcd_mvcc_range_total ";
+  const auto at = page.find(name);
+  if (at == std::string::npos) return -1;
+  return std::atol(page.c_str() + at + name.size());
+}
+
+}  // namespace
+
+TEST_CASE(
+    "run --slots on etcd: N hold at once, the next waits and gets the "
+    "freed slot's number") {
+  server s;
+  two_held sem(s, "sem");
+  auto &h1 = *sem.h1, &h2 = *sem.h2, &w = *sem.w;
+  CHECK(w.line(300ms) == std::nullopt);
+  // The waiter's rank is 2 once slot 1's holder leaves; its number must be
+  // the free one, 1, not the one the holder of slot 2 still uses.
+  h1.close_stdin();
+  CHECK(h1.wait() == std::optional<int>(0));
+  CHECK(w.line(5s) == std::optional<std::string>("held 1"));
+  CHECK(w.wait() == std::optional<int>(0));
+  h2.close_stdin();
+  CHECK(h2.wait() == std::optional<int>(0));
+  CHECK(keys_under(s, "sem") == 0);
+}
+
+TEST_CASE("run --slots on etcd: never more than N commands at once") {
+  server s;
+  char tmpl[] = "/tmp/filelock-etcd-slots-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  // Each command counts the commands running (a file each, made after the
+  // slot was granted and removed before it is released, so the count never
+  // exceeds the holders) and stays a while so that overlaps are seen.
+  const std::string body = "touch " + dir + "/$$; ls " + dir +
+                           " | wc -l; sleep 0.2; rm " + dir + "/$$";
+  std::vector<std::unique_ptr<process>> runs;
+  for (int i = 0; i < 6; ++i) {
+    runs.push_back(std::make_unique<process>(program(
+        {"run", "--slots", "2", name_on(s, "most"), "--", "sh", "-c", body})));
+  }
+  int most = 0;
+  for (auto& p : runs) {
+    auto l = p->line(15s);
+    REQUIRE(l);
+    most = std::max(most, std::stoi(*l));
+    CHECK(p->wait() == std::optional<int>(0));
+  }
+  CHECK(most >= 1);
+  CHECK(most <= 2);
+  std::filesystem::remove_all(dir);
+  CHECK(keys_under(s, "most") == 0);
+}
+
+TEST_CASE(
+    "run --slots on etcd: a holder killed with SIGKILL frees its slot within "
+    "TTL + margin") {
+  server s;
+  two_held sem(s, "kill");
+  auto &h1 = *sem.h1, &h2 = *sem.h2, &w = *sem.w;
+  // The older holder dies: a waiter watching only the key just before it
+  // (h2's) would sleep on.
+  const auto start = steady_clock::now();
+  h1.signal(SIGKILL);
+  CHECK(w.line(5s) == std::optional<std::string>("held 1"));
+  CHECK(filelock::etcd_test::seconds_since(start) < 2.0 + 0.5 + 1.5);
+  CHECK(w.wait() == std::optional<int>(0));
+  h2.close_stdin();
+  CHECK(h2.wait() == std::optional<int>(0));
+}
+
+TEST_CASE("run --slots on etcd: another N is refused (64) and leaves no key") {
+  server s;
+  process h(slot_holder(s, "n", "2"));
+  REQUIRE(h.line(5s));
+  auto other = run_filelock(
+      {"run", "--slots", "3", name_on(s, "n"), "--", "echo", "ran"});
+  CHECK(other.first == 64);
+  CHECK(other.second == "filelock: cannot lock '" + name_on(s, "n") +
+                            "': it is a semaphore of 2 slots; use --slots 2 "
+                            "with it\n");
+  CHECK(keys_under(s, "n") == 1);
+  h.close_stdin();
+  CHECK(h.wait() == std::optional<int>(0));
+  // The count stays with the name, as a local semaphore's file keeps it.
+  auto later = run_filelock(
+      {"run", "--slots", "3", name_on(s, "n"), "--", "echo", "ran"});
+  CHECK(later.first == 64);
+  auto same = run_filelock(
+      {"run", "--slots", "2", name_on(s, "n"), "--", "echo", "ran"});
+  CHECK(same.first == 0);
+  CHECK(same.second == "ran\n");
+  // A key NAME that holds something else is no record to join or replace.
+  const auto etcdctl = filelock::etcd_test::etcdctl_binary();
+  if (etcdctl.empty()) return;
+  REQUIRE(filelock::etcd_test::run(
+              {etcdctl, "--endpoints", s.url(), "put", "data", "x"},
+              {"ETCDCTL_API=3"})
+              .first == 0);
+  auto data = run_filelock(
+      {"run", "--slots", "2", name_on(s, "data"), "--", "echo", "ran"});
+  CHECK(data.first == 64);
+  CHECK_MESSAGE(data.second.find("the etcd key 'data' exists and is not a "
+                                 "semaphore") != std::string::npos,
+                data.second);
+  CHECK(keys_under(s, "data") == 0);
+}
+
+TEST_CASE("status on etcd: a semaphore lists every slot and the waiters") {
+  server s;
+  two_held sem(s, "ss");
+  auto &h1 = *sem.h1, &h2 = *sem.h2, &w = *sem.w;
+
+  auto [status, out] = run_filelock({"status", "--json", name_on(s, "ss")});
+  CHECK(status == 0);
+  auto lock = nlohmann::json::parse(out)["locks"][0];
+  CHECK(lock["slots"] == 2);
+  REQUIRE(lock["slot_list"].size() == 2);
+  CHECK(lock["slot_list"][0]["slot"] == 1);
+  CHECK(lock["slot_list"][0]["state"] == "held");
+  CHECK(lock["slot_list"][0]["holder"]["pid"] == h1.pid());
+  CHECK(lock["slot_list"][1]["holder"]["pid"] == h2.pid());
+  REQUIRE(lock["holders"].size() == 2);
+  CHECK(lock["holders"][1]["slot"] == 2);
+  REQUIRE(lock["waiters"].size() == 1);
+  CHECK(lock["waiters"][0]["pid"] == w.pid());
+  CHECK(lock["waiters"][0]["position"] == 1);
+
+  auto text = run_filelock({"status", name_on(s, "ss")}).second;
+  CHECK_MESSAGE(text.find("  slots:   2 (2 held)\n") != std::string::npos,
+                text);
+  CHECK(text.find("  slot 2:  pid " + std::to_string(h2.pid())) !=
+        std::string::npos);
+  CHECK(text.find("  waiter 1: pid " + std::to_string(w.pid())) !=
+        std::string::npos);
+  h1.close_stdin();
+  h2.close_stdin();
+  CHECK(w.wait() == std::optional<int>(0));
+  CHECK(h1.wait() == std::optional<int>(0));
+  CHECK(h2.wait() == std::optional<int>(0));
+  auto after = run_filelock({"status", name_on(s, "ss")});
+  CHECK(after.first == 1);
+  CHECK(after.second.find("  slot 1:  free\n") != std::string::npos);
+}
+
+TEST_CASE("run --slots on etcd: -n, -w and SIGINT on a full one leave no key") {
+  server s;
+  process h(slot_holder(s, "full", "1"));
+  REQUIRE(h.line(5s));
+  auto busy = run_filelock(
+      {"run", "-n", "--slots", "1", name_on(s, "full"), "--", "true"});
+  CHECK(busy.first == 75);
+  CHECK_MESSAGE(busy.second.find("held by pid " + std::to_string(h.pid())) !=
+                    std::string::npos,
+                busy.second);
+  CHECK(keys_under(s, "full") == 1);
+  auto late = run_filelock(
+      {"run", "-w", "300ms", "--slots", "1", name_on(s, "full"), "--", "true"});
+  CHECK(late.first == 75);
+  CHECK(keys_under(s, "full") == 1);
+  process waiter(
+      program({"run", "--slots", "1", name_on(s, "full"), "--", "true"}));
+  REQUIRE(queued(s, "full", 2));
+  waiter.signal(SIGINT);
+  CHECK(waiter.wait() == std::optional<int>(128 + SIGINT));
+  CHECK(keys_under(s, "full") == 1);
+  h.close_stdin();
+  CHECK(h.wait() == std::optional<int>(0));
+  CHECK(keys_under(s, "full") == 0);
+}
+
+TEST_CASE("etcd: a plain lock and a semaphore on one name exclude each other") {
+  server s;
+  process h(slot_holder(s, "mix", "2"));
+  REQUIRE(h.line(5s));
+  // A slot is free, but a plain lock excludes every slot's holder.
+  CHECK(run_filelock({"run", "-n", name_on(s, "mix"), "--", "true"}).first ==
+        75);
+  h.close_stdin();
+  CHECK(h.wait() == std::optional<int>(0));
+  process plain(program(
+      {"run", name_on(s, "mix"), "--", "sh", "-c", "echo held; exec cat"}));
+  REQUIRE(plain.line(5s));
+  CHECK(run_filelock(
+            {"run", "-n", "--slots", "2", name_on(s, "mix"), "--", "true"})
+            .first == 75);
+  plain.close_stdin();
+  CHECK(plain.wait() == std::optional<int>(0));
+  CHECK(keys_under(s, "mix") == 0);
+}
+
+TEST_CASE("acquire --slots on etcd: a slot as a lease, released by release") {
+  server s;
+  auto got = run_filelock({"acquire", "--json", "--lifetime", "30s", "--slots",
+                           "1", name_on(s, "as")});
+  REQUIRE(got.first == 0);
+  auto lock = nlohmann::json::parse(got.second)["lock"];
+  CHECK(lock.value("key", "").starts_with("as/n/"));
+  CHECK(lock.value("slot", 0) == 1);
+  CHECK(run_filelock(
+            {"run", "-n", "--slots", "1", name_on(s, "as"), "--", "true"})
+            .first == 75);
+  CHECK(run_filelock(
+            {"acquire", "--lifetime", "30s", "--slots", "2", name_on(s, "as")})
+            .first == 64);
+  auto rel = run_filelock({"release", name_on(s, "as")});
+  CHECK(rel.first == 0);
+  CHECK(keys_under(s, "as") == 0);
+}
+
+TEST_CASE(
+    "run --slots on etcd: waiters sleep, and a release wakes only the one "
+    "behind it") {
+  server s;
+  // Two holders and five waiters, each holding its slot once it has one.
+  std::vector<std::unique_ptr<process>> p;
+  for (std::size_t i = 0; i < 7; ++i) {
+    p.push_back(std::make_unique<process>(slot_holder(s, "herd", "2")));
+    if (i < 2) REQUIRE(p[i]->line(5s));
+    REQUIRE(queued(s, "herd", i + 1));
+  }
+  // The last waiter's first reads follow its key's creation: let them end
+  // (a count unchanged for 100 ms). Then a waiter that re-read every
+  // second would show.
+  long before = ranges_served(s);
+  REQUIRE(before >= 0);
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(100ms);
+    const long now = ranges_served(s);
+    if (now == before) break;
+    before = now;
+  }
+  std::this_thread::sleep_for(1s);
+  const long idle = ranges_served(s) - before;
+  CHECK(idle == 0);
+  // Only the first waiter watches the first holder's key (the others watch
+  // keys nearer to them). It reads the queue, checks its key, reads and
+  // claims a slot number: 4 reads (a comparison in a transaction is one).
+  // Each other waiter woken would read the queue and re-check 2 keys.
+  p[0]->close_stdin();
+  CHECK(p[2]->line(5s) == std::optional<std::string>("held 1"));
+  std::this_thread::sleep_for(300ms);
+  const long woken = ranges_served(s) - before - idle;
+  MESSAGE("ranges while idle: ", idle, ", for one release: ", woken);
+  CHECK(woken <= 6);
+  for (auto& q : p) q->close_stdin();
+  for (auto& q : p) CHECK(q->wait() == std::optional<int>(0));
 }

@@ -534,6 +534,32 @@ TEST_CASE("file_lock takes an etcd name through the etcd backend") {
   CHECK(r.error == fe::errc::unavailable);
 }
 
+TEST_CASE("file_lock with slots on an etcd name: one guard per slot") {
+  server s;
+  filelock::lock_options o;
+  o.slots = 2;
+  filelock::file_lock l(name_on(s, "fls"), o);
+  auto a = l.acquire();
+  auto b = l.acquire();  // not reentrant: each acquire takes a slot
+  CHECK(a.slot() + b.slot() == 3);
+  CHECK_FALSE(l.try_acquire().has_value());
+  CHECK(keys_under(s, "fls") == 2);
+  const auto now = steady_clock::time_point::min();
+  auto shared = l.acquire_until(now, lock_mode::shared);
+  CHECK(shared.error == filelock::errc::slots_unsupported);
+  filelock::lock_options three = o;
+  three.slots = 3;
+  auto other = filelock::file_lock(name_on(s, "fls"), three)
+                   .acquire_until(now, lock_mode::exclusive);
+  CHECK(other.status == acquire_status::failed);
+  CHECK(other.error == filelock::errc::slots_mismatch);
+  CHECK(keys_under(s, "fls") == 2);
+  const auto freed = a.slot();
+  a.release();
+  auto c = l.acquire();
+  CHECK(c.slot() == freed);
+}
+
 TEST_CASE("a lease lost while waiting never turns into a lock") {
   server s;
   filelock::etcd_test::proxy cut(s.port());

@@ -9,7 +9,8 @@
 //                                          URLs or HOST:PORT)
 //   NAME is used verbatim as the key prefix, exactly as `etcdctl lock NAME`
 //   uses it, so the two exclude each other. It must not be empty, must not
-//   end in '/', and its sub-prefix "r/" is reserved for shared holders.
+//   end in '/', and its sub-prefixes "r/" and "n/" are reserved for shared
+//   holders and semaphores.
 //   Endpoints are tried in order; one that does not answer (refused,
 //   timeout, "no leader") is skipped for the next.
 //
@@ -65,6 +66,27 @@
 //   or an etcd transaction comparing create(key) == fence). It does not
 //   stop a holder that was paused past its lease from acting on anything
 //   that does not check it: only the resource can refuse a stale holder.
+//
+// SEMAPHORES (options::slots = N)
+//   At most N holders at a time. A contender's key is NAME/n/<lease in hex>;
+//   it holds a slot when no older key outside n/ exists (a plain lock,
+//   shared or exclusive, or etcdctl's, excludes the whole semaphore and is
+//   excluded by it) and fewer than N older n/ keys do. A waiter watches
+//   the N nearest older n/ keys (or the newest older key outside n/): while
+//   all N exist it has N older keys whatever else happens, and no key can
+//   become older than it, so only a deletion among those N can grant it a
+//   slot. A release thus wakes at most the N waiters right behind it.
+//   The key NAME itself records N, {"filelock":1,"slots":N} (the local
+//   semaphore's record), created by the first acquirer in the same
+//   transaction as its key and joined by the others only while it still is
+//   the record they read: another N fails with filelock::errc::
+//   slots_mismatch (acquired::recorded_slots says the one recorded). It is
+//   attached to no lease and never removed by filelock: one name, one N,
+//   as with the local form; delete the key NAME when nothing uses the
+//   semaphore to change N. A holder then claims the lowest free number
+//   among NAME.slot-1 ... NAME.slot-N (a key on its lease, created only if
+//   absent), so that the numbers of concurrent holders differ:
+//   lease_monitor::slot() and guard::slot().
 //
 // LIMITS
 //   - Not reentrant: a second acquire of the same name in one process, on
@@ -167,6 +189,10 @@ struct options {
   std::string user;
   std::string password;
 
+  // A semaphore of this many slots instead of a lock (see SEMAPHORES);
+  // 0: a lock. Exclusive mode only.
+  unsigned slots = 0;
+
   // Recorded in the key's value for status.
   std::string command;
   // The process recorded as the holder instead of this one.
@@ -202,6 +228,8 @@ class lease_monitor {
   std::chrono::seconds ttl() const noexcept { return ttl_; }
   // The endpoint that granted the lease.
   const std::string& endpoint() const noexcept { return endpoint_; }
+  // A semaphore's slot number held, from 1; 0 for a lock.
+  unsigned slot() const noexcept { return slot_; }
 
   bool lost() const noexcept { return lost_.load(); }
   std::string lost_reason() const;
@@ -219,6 +247,7 @@ class lease_monitor {
   std::int64_t lease_ = 0;
   std::chrono::seconds ttl_{0};
   std::string endpoint_;
+  unsigned slot_ = 0;
   std::atomic<steady_clock::rep> confirmed_{0};
   std::atomic<bool> lost_{false};
   mutable std::mutex mutex_;
@@ -232,6 +261,9 @@ struct acquired {
   // When failed: what happened, e.g. "http://10.0.0.1:2379: Couldn't
   // connect to server".
   std::string detail;
+  // For filelock::errc::slots_mismatch: the slot count the name records;
+  // 0 when the key NAME holds something else.
+  unsigned recorded_slots = 0;
 };
 
 class lock {
@@ -261,6 +293,7 @@ struct entry {
   std::optional<std::chrono::seconds> ttl_left;
   bool holds = false;        // holds the lock now (else waits)
   std::size_t position = 0;  // 0 for holders, 1.. for waiters in order
+  unsigned slot = 0;         // a semaphore holder's slot number, from 1
   holder_info holder;
   // The value is empty or not a filelock record (etcdctl lock).
   bool owner_unknown = false;
@@ -274,6 +307,8 @@ struct report {
   std::vector<entry> entries;
   lock_state state = lock_state::free;
   std::int64_t revision = 0;  // the store revision read at
+  // A semaphore: the slot count the key NAME records (0: not one).
+  unsigned slots = 0;
 };
 
 // Every contender of the lock, in queue order. Throws filelock::error.

@@ -61,12 +61,14 @@
 //   (one thread per slot, for the length of the wait) and wakes the moment
 //   any slot frees; it does not poll. Asking with another N than the one
 //   recorded, or at a file that records none, fails with
-//   errc::slots_mismatch; a shared request, lock_kind::soft and etcd names
-//   fail with errc::slots_unsupported, as does N outside 1..kMaxSlots
+//   errc::slots_mismatch; a shared request and lock_kind::soft fail with
+//   errc::slots_unsupported, as does N outside 1..kMaxSlots
 //   (automatic means os here). A semaphore is not reentrant: each acquire
 //   takes one more slot, even by the same thread. guard::slot() says which
 //   slot a guard holds. A plain (slot-less) lock on the same name locks only
 //   the record file, and excludes nobody holding a slot: use one form only.
+//   An etcd name is an etcd semaphore with the same rules (SEMAPHORES in
+//   filelock/etcd.hpp).
 //
 // FAIR QUEUEING (lock_options::fair)
 //   flock(2) promises no order: under steady contention one waiter can lose

@@ -454,8 +454,14 @@ outcome client::stream(std::string_view path, const json& body,
     failed.emplace(make_error_code(ec), base + ": " + message, code);
     return false;
   };
-  auto r = post(base + std::string(path), body.dump(), token, {}, &sink, &stop,
-                until);
+  std::string text;
+  if (body.is_array()) {
+    // The gateway reads a stream's request body as successive JSON values.
+    for (const auto& message : body) text += message.dump() + "\n";
+  } else {
+    text = body.dump();
+  }
+  auto r = post(base + std::string(path), text, token, {}, &sink, &stop, until);
   if (failed) throw *failed;
   if (r.ended_by_sink) return outcome::done;
   if (r.result != outcome::done) return r.result;

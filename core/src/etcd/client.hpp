@@ -97,7 +97,9 @@ class client {
             std::chrono::milliseconds timeout = {});
 
   // The same, but a reply the gateway streams: on_message gets each JSON
-  // object ("result" unwrapped) and returns false to end the stream.
+  // object ("result" unwrapped) and returns false to end the stream. An
+  // array body is sent as its elements, one message each: several watches
+  // on one stream.
   // Returns done when on_message ended it, interrupted when stop said so,
   // timed_out at until. A stream that breaks throws call_error.
   outcome stream(std::string_view path, const json& body,

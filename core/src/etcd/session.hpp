@@ -28,6 +28,7 @@ class session : public filelock::detail::holding {
     return monitor_;
   }
   void set_key(std::string key, std::int64_t fence);
+  void set_slot(unsigned number) noexcept { monitor_->slot_ = number; }
 
   // Acquired: watch the own key from now on, and stop renewing when the
   // lease is meant to run out by itself (options::keep_alive false).
@@ -42,6 +43,7 @@ class session : public filelock::detail::holding {
   lock_mode mode() const noexcept override { return mode_; }
   const std::filesystem::path& path() const noexcept override { return name_; }
   int native_handle() const noexcept override { return -1; }
+  unsigned slot() const noexcept override { return monitor_->slot_; }
   bool is_intact(std::error_code& ec) const noexcept override;
   std::string detach(std::error_code& ec) noexcept override;
   void release(std::error_code& ec) noexcept override;

@@ -1,11 +1,14 @@
 // Looking at an etcd lock without taking it, breaking stale contenders,
 // and releasing a lock that outlived its guard.
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 
 #include "etcd/client.hpp"
 #include "etcd/session.hpp"
 #include "platform.hpp"
 #include "record.hpp"
+#include "slots.hpp"
 
 namespace filelock::etcd {
 
@@ -69,19 +72,60 @@ entry to_entry(const json& j, std::string_view prefix) {
 }
 
 // Holders per the recipe: an exclusive key holds when it is the oldest, a
-// shared key when no exclusive key is older.
-void place(std::vector<entry>& entries) {
-  bool exclusive_seen = false;
+// shared key when no key outside r/ is older, a semaphore's key (n/) when
+// no key outside n/ is older and fewer than `slots` n/ keys are. Slot keys
+// without a record (the key NAME deleted by hand) are read as one slot.
+void place(std::vector<entry>& entries, std::string_view prefix,
+           unsigned slots) {
+  bool exclusive_seen = false;  // an older key outside r/
+  bool plain_seen = false;      // an older key outside n/
+  unsigned slot_keys = 0;
   std::size_t waiting = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     auto& e = entries[i];
-    if (e.holder.mode == lock_mode::shared) {
+    if (e.key.substr(prefix.size()).starts_with("n/")) {
+      e.holds = !plain_seen && slot_keys < std::max(1u, slots);
+      ++slot_keys;
+      exclusive_seen = true;
+    } else if (e.holder.mode == lock_mode::shared) {
       e.holds = !exclusive_seen;
+      plain_seen = true;
     } else {
       e.holds = i == 0;
       exclusive_seen = true;
+      plain_seen = true;
     }
     e.position = e.holds ? 0 : ++waiting;
+  }
+}
+
+// A semaphore's count from the key NAME, and each holder's slot number
+// from the NAME.slot-K key on its lease.
+void read_slots(client& c, const location& where, report& rep) {
+  auto r = c.call("/v3/kv/range", {{"key", base64_encode(where.name)}});
+  auto kvs = r.value("kvs", json::array());
+  if (kvs.empty()) return;
+  rep.slots = filelock::detail::parse_slots_record(
+                  base64_decode(kvs[0].value("value", "")))
+                  .value_or(0);
+  if (rep.slots == 0) return;
+  const std::string stem = where.name + ".slot-";
+  auto claims = c.call("/v3/kv/range",
+                       {{"key", base64_encode(stem)},
+                        {"range_end", base64_encode(detail::prefix_end(stem))},
+                        {"keys_only", true}});
+  std::map<std::int64_t, unsigned> by_lease;
+  for (const auto& j : claims.value("kvs", json::array())) {
+    const auto key = base64_decode(j.value("key", ""));
+    const auto n = std::strtoul(key.c_str() + stem.size(), nullptr, 10);
+    if (n >= 1 && n <= rep.slots) {
+      by_lease[int_field(j, "lease")] = static_cast<unsigned>(n);
+    }
+  }
+  for (auto& e : rep.entries) {
+    if (e.lease != 0 && by_lease.count(e.lease)) {
+      e.slot = by_lease[e.lease];
+    }
   }
 }
 
@@ -153,7 +197,8 @@ report inspect_with(client& c, const location& where, std::string_view name) {
   for (const auto& j : reply.value("kvs", json::array())) {
     rep.entries.push_back(to_entry(j, prefix));
   }
-  place(rep.entries);
+  read_slots(c, where, rep);
+  place(rep.entries, prefix, rep.slots);
   read_ttls(c, rep.entries);
   if (!rep.entries.empty()) rep.state = lock_state::held;
   for (const auto& e : rep.entries) {
