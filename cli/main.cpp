@@ -226,11 +226,16 @@ int filelock_main(int argc, char** argv) {
     return run_run(run);
   }
   if (acquire_cmd->parsed()) {
-    if (is_etcd_lock(acquire.lock.path)) return acquire_etcd(acquire);
+    // etcd names with --slots are refused by run_acquire (check_slots).
+    if (is_etcd_lock(acquire.lock.path) && acquire.slots == 0) {
+      return acquire_etcd(acquire);
+    }
     return run_acquire(acquire);
   }
   if (release_cmd->parsed()) {
-    if (is_etcd_lock(release.path)) return release_etcd(release);
+    if (is_etcd_lock(release.path) && release.slot == 0) {
+      return release_etcd(release);
+    }
     return run_release(release);
   }
   if (status_cmd->parsed()) return run_status(status);

@@ -36,6 +36,9 @@ struct ancestor_hold {
 // trusting it would put us beside a stranger who holds the lock.
 std::optional<ancestor_hold> find_ancestor_hold(const file_lock& lock,
                                                 const std::string& path) {
+  // A semaphore is not reentrant: a nested run takes a slot of its own,
+  // and an ancestor's slot is no reason to run under it.
+  if (lock.options().slots) return std::nullopt;
   for (const auto& h : lock.holders()) {
     if (h.pid > 0 && is_ancestor(h.pid)) return ancestor_hold{h.pid, h.mode};
   }
@@ -282,7 +285,7 @@ int acquire_and_run(const run_args& a) {
     say("run: a soft lock is exclusive only; -s needs --kind os");
     return to_int(exit_code::usage);
   }
-  if (auto bad = check_slots(a)) {
+  if (auto bad = check_slots("run", a.lock, a.slots)) {
     say(*bad);
     return to_int(exit_code::usage);
   }
@@ -538,7 +541,7 @@ int run_run(const run_args& in) {
   }
   // To flock(1), "etcd:x" is a file name like any other.
   if (is_etcd_lock(a.lock.path) && !a.lock.flock_conventions) {
-    if (auto bad = check_slots(a)) {
+    if (auto bad = check_slots("run", a.lock, a.slots)) {
       say(*bad);
       return to_int(exit_code::usage);
     }

@@ -101,10 +101,8 @@ TEST_CASE("a file that records no slot count is not made a semaphore") {
   }
 }
 
-TEST_CASE("shared, soft, etcd and counts outside 1..kMaxSlots are refused") {
+TEST_CASE("shared, etcd and counts outside 1..kMaxSlots are refused") {
   temp_dir dir;
-  auto soft = slots(2);
-  soft.kind = filelock::lock_kind::soft;
   auto check_refused = [](file_lock& l, lock_mode mode) {
     auto r = l.acquire_until(std::nullopt, mode);
     CHECK(r.status == acquire_status::failed);
@@ -112,8 +110,10 @@ TEST_CASE("shared, soft, etcd and counts outside 1..kMaxSlots are refused") {
   };
   file_lock shared(dir / "a", slots(2));
   check_refused(shared, lock_mode::shared);
-  file_lock soft_sem(dir / "b", soft);
-  check_refused(soft_sem, lock_mode::exclusive);
+  auto soft = slots(2);
+  soft.kind = filelock::lock_kind::soft;
+  file_lock soft_shared(dir / "b", soft);
+  check_refused(soft_shared, lock_mode::shared);
   file_lock zero(dir / "c", slots(0));
   check_refused(zero, lock_mode::exclusive);
   file_lock many(dir / "d", slots(filelock::kMaxSlots + 1));

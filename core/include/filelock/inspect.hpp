@@ -122,8 +122,14 @@ std::string_view to_string(lock_state state) noexcept;
 struct slot_report {
   unsigned number = 0;  // from 1
   bool held = false;
-  // Who holds it, where the platform can tell (Linux: /proc/locks).
+  // Who holds it, where the platform can tell (Linux: /proc/locks; a soft
+  // semaphore's slot: its marker's owner, stale ones too).
   std::optional<holder_info> holder;
+  // The slot's own file, "<name>.slot-<number>".
+  std::filesystem::path file;
+  // Soft semaphores: the slot's marker is stale (not held), and why.
+  bool stale = false;
+  std::string stale_reason;
 };
 
 // What inspect() sees at a path, without taking or creating anything.
@@ -196,6 +202,12 @@ struct break_report {
   // the lock (an acquirer's unpublished record, a remover's claim), whose
   // makers are provably gone: removed, or on a dry run, to be removed.
   std::vector<std::filesystem::path> leftovers;
+  // A soft semaphore (the path records its slot count): each slot's own
+  // break, in slot order, with before.path the slot's marker. before and
+  // leftovers above then cover the whole semaphore, and outcome is the
+  // most telling of the slots' (removed, would_remove, refused_live,
+  // refused_unknown, lost_race, nothing_to_do, in that order).
+  std::vector<break_report> slots;
 };
 
 // Removes the soft lock at path if it is stale (or, with force, whatever
