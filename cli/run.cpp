@@ -36,9 +36,6 @@ struct ancestor_hold {
 // trusting it would put us beside a stranger who holds the lock.
 std::optional<ancestor_hold> find_ancestor_hold(const file_lock& lock,
                                                 const std::string& path) {
-  // A semaphore is not reentrant: a nested run takes a slot of its own,
-  // and an ancestor's slot is no reason to run under it.
-  if (lock.options().slots) return std::nullopt;
   for (const auto& h : lock.holders()) {
     if (h.pid > 0 && is_ancestor(h.pid)) return ancestor_hold{h.pid, h.mode};
   }

@@ -51,10 +51,15 @@ capture "$FL" acquire --slots 2 --fd 9 "$S"
 check_rc "--slots with --fd: usage" 64
 
 # ---- run and acquire exclude each other on a soft semaphore
-"$FL" acquire --slots 1 "$T/one" || fail "acquire of a 1-slot semaphore" "$?"
+# Owned by another process: a slot of run's own ancestor (this shell)
+# would let run in under it (NESTED RUNS in filelock(1)).
+spawn sleep 60
+O=$SPAWNED
+"$FL" acquire --owner-pid "$O" --slots 1 "$T/one" ||
+  fail "acquire of a 1-slot semaphore" "$?"
 capture "$FL" run --slots 1 -n "$T/one" -- true
 check_rc "run (auto) on a soft semaphore: its slot is taken" 75
-"$FL" release "$T/one"
+"$FL" release --owner-pid "$O" "$T/one"
 capture "$FL" run --slots 1 -n "$T/one" -- sh -c 'echo "$FILELOCK_KIND $FILELOCK_SLOT"'
 check_eq "run (auto) on a soft semaphore: a soft slot" "soft 1" "$(cat "$T/out")"
 
