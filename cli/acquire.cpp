@@ -257,10 +257,10 @@ int acquire_soft(const acquire_args& a) {
   const unsigned slot = r.lock.slot();
   const std::string token = r.lock.detach();
   if (la.verbose) {
-    const std::string what =
-        slot > 0 ? "slot " + std::to_string(slot) + " of " +
-                       std::to_string(a.slots) + " of soft semaphore"
-                 : std::string("soft lock");
+    const std::string what = slot > 0 ? "slot " + std::to_string(slot) +
+                                            " of " + std::to_string(a.slots) +
+                                            " of soft semaphore"
+                                      : std::string("soft lock");
     say("got " + what + " '" + la.path + "' for pid " +
         std::to_string(*opts.owner_pid) + " after " +
         format_duration(steady_clock::now() - started));

@@ -65,8 +65,8 @@ std::pair<exit_code, std::string> judge(const release_args& a,
                                         const release_report& rep,
                                         std::int64_t caller, unsigned slot) {
   const std::string p =
-      (slot > 0 ? "slot " + std::to_string(slot) + " of " : "") + "'" +
-      a.path + "'";
+      (slot > 0 ? "slot " + std::to_string(slot) + " of " : "") + "'" + a.path +
+      "'";
   switch (rep.outcome) {
     case release_outcome::released:
       if (!a.verbose) return {exit_code::ok, {}};

@@ -110,8 +110,7 @@ class slot_holding final : public holding {
 std::string record_text(unsigned slots, lock_kind kind) {
   // The OS form keeps the record it always had.
   const std::string soft = kind == lock_kind::soft ? ",\"kind\":\"soft\"" : "";
-  return "{\"filelock\":1,\"slots\":" + std::to_string(slots) + soft +
-         "}\n";
+  return "{\"filelock\":1,\"slots\":" + std::to_string(slots) + soft + "}\n";
 }
 
 std::filesystem::path dir_of(const std::filesystem::path& p) {
@@ -347,15 +346,13 @@ acquire_result acquire_slot(const request& r, unsigned count) {
   }
 }
 
-
 // One soft slot: soft_acquire on the slot's marker, shown as the slot.
 acquire_result try_soft_slot(const request& r, unsigned number,
                              const deadline& until, const std::stop_token& stop,
                              const lock_options& options) {
   const auto file = slot_path(r.path, number);
-  return soft_acquire(
-      {file, lock_mode::exclusive, until, stop, options, r.owner, &r.path,
-       number});
+  return soft_acquire({file, lock_mode::exclusive, until, stop, options,
+                       r.owner, &r.path, number});
 }
 
 wait_status as_wait_status(acquire_status s) {
@@ -472,8 +469,7 @@ acquire_result slots_acquire(const request& r) noexcept try {
   if (auto bad = settle_record(r.path, count, kind, r.options)) {
     return std::move(*bad);
   }
-  return kind == lock_kind::soft ? soft_slot(r, count)
-                                 : acquire_slot(r, count);
+  return kind == lock_kind::soft ? soft_slot(r, count) : acquire_slot(r, count);
 } catch (const std::bad_alloc&) {
   return failed_result("lock",
                        std::make_error_code(std::errc::not_enough_memory));

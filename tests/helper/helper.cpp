@@ -64,8 +64,7 @@ filelock::lock_options slots_of(const char* count, bool soft = false) {
   return o;
 }
 
-int hold_slot(const char* path, const char* slots, double seconds,
-              bool soft) {
+int hold_slot(const char* path, const char* slots, double seconds, bool soft) {
   filelock::file_lock lock(path, slots_of(slots, soft));
   auto g = lock.acquire();
   std::printf("locked\n");
