@@ -111,11 +111,6 @@ W=$SPAWNED
 sleep 0.5
 check "a waiter waits while all slots are held" test ! -e "$T/w.got"
 
-# ctxt WAITER: the voluntary context switches of all the waiter's threads.
-ctxt() {
-  cat /proc/"$1"/task/*/status 2>/dev/null |
-    awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
-}
 c0=$(ctxt "$W")
 sleep 1
 c1=$(ctxt "$W")

@@ -100,11 +100,6 @@ rm -f "$T/w.got"
 spawn "$FL" run --slots 3 "$T/k" -- sh -c 'echo "$FILELOCK_SLOT" >"$1"; sleep 30' \
   sh "$T/w.got"
 W=$SPAWNED
-# ctxt PID: the voluntary context switches of all the process's threads.
-ctxt() {
-  cat /proc/"$1"/task/*/status 2>/dev/null |
-    awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
-}
 # Once its three slot threads are asleep (a thread count of 4 or more).
 i=0
 while [ "$(ls /proc/"$W"/task 2>/dev/null | wc -l)" -lt 4 ] && [ $i -lt 250 ]; do
