@@ -372,7 +372,7 @@ wait_status as_wait_status(acquire_status s) {
 
 acquire_result soft_slot(const request& r, unsigned count) {
   // The slots' own waits announce nothing (soft_lock.cpp); a takeover of a
-  // stale slot is still worth a line.
+  // stale slot still says so, through r.options.on_diagnostic.
   const lock_options& options = r.options;
 
   // Lowest free slot first, as for the OS form; a stale marker met on the

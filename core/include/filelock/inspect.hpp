@@ -88,7 +88,10 @@
 //   unavailable, it re-reads the marker every poll_interval with backoff.
 //   A holder that dies removes nothing: for a holder on this host a waiter
 //   also watches the process itself (Linux: a pidfd) and takes over the
-//   moment it exits; otherwise it re-checks liveness at each poll.
+//   moment it exits; otherwise it re-checks liveness at each poll. When it
+//   is woken by both (inotify and a pidfd on the recorded process), it
+//   does not poll: it looks again only at a lease's end, or after 30 s as
+//   a safety net.
 //
 // CHOOSING THE KIND
 //   lock_kind::automatic takes the OS lock, and falls back to the soft lock
