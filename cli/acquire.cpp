@@ -133,7 +133,11 @@ std::string describe_soft_busy(const acquire_args& a,
                                const std::optional<holder_info>& holder,
                                bool timed_out) {
   std::string who = "held by another process";
-  if (!holder && soft_owner_unknown(a.lock.path)) {
+  if (a.slots > 0) {
+    // The same shell may hold several slots: no "release it first" here.
+    who = "all " + std::to_string(a.slots) + " slots held" +
+          (holder ? ", one by " + describe_owner(*holder) : std::string());
+  } else if (!holder && soft_owner_unknown(a.lock.path)) {
     // Most often the lock file of an OS lock (`filelock run`, flock(1)),
     // which is empty and stays on disk: the two kinds cannot share a path.
     who =
@@ -159,7 +163,8 @@ std::string describe_soft_busy(const acquire_args& a,
          " waiting for " + path + " (" + who + ")";
 }
 
-void print_record(const acquire_args& a, const std::string& token) {
+void print_record(const acquire_args& a, const std::string& token,
+                  unsigned slot) {
   json lock;
   try {
     lock = report_json(inspect(utf8_path(a.lock.path), lock_kind::soft));
@@ -178,6 +183,8 @@ void print_record(const acquire_args& a, const std::string& token) {
       lifetime ? json(std::chrono::duration<double>(*lifetime).count())
                : json(nullptr);
   lock["token"] = token;
+  // Which slot of a semaphore is ours (release --slot takes it).
+  if (slot > 0) lock["slot"] = slot;
   print_json({{"filelock", kJsonSchemaVersion}, {"lock", std::move(lock)}});
 }
 
@@ -204,6 +211,7 @@ int acquire_soft(const acquire_args& a) {
   opts.file_mode = la.perms();
   opts.lifetime = lifetime_of(a);
   opts.owner_pid = owner_process(a.owner_pid);
+  if (a.slots > 0) opts.slots = a.slots;
   file_lock lock(utf8_path(la.path), opts);
 
   const auto wait = la.wait();
@@ -246,13 +254,18 @@ int acquire_soft(const acquire_args& a) {
                     describe_failure(r.operation, la.path, r.error), true);
   }
 
+  const unsigned slot = r.lock.slot();
   const std::string token = r.lock.detach();
   if (la.verbose) {
-    say("got soft lock on '" + la.path + "' for pid " +
+    const std::string what = slot > 0 ? "slot " + std::to_string(slot) +
+                                            " of " + std::to_string(a.slots) +
+                                            " of soft semaphore"
+                                      : std::string("soft lock");
+    say("got " + what + " '" + la.path + "' for pid " +
         std::to_string(*opts.owner_pid) + " after " +
         format_duration(steady_clock::now() - started));
   }
-  if (a.json) print_record(a, token);
+  if (a.json) print_record(a, token, slot);
   return to_int(exit_code::ok);
 }
 
@@ -298,10 +311,11 @@ CLI::App* setup_acquire(CLI::App& app, acquire_args& a) {
   auto* js = cmd->add_flag("--json", a.json,
                            "Print the owner record, token included, as "
                            "JSON on stdout");
-  add_slots_option(*cmd, a.slots);
+  auto* slots = add_slots_option(*cmd, a.slots);
   lifetime->excludes(fd);
   owner->excludes(fd);
   js->excludes(fd);
+  slots->excludes(fd);
   return cmd;
 }
 
@@ -318,10 +332,8 @@ int run_acquire(const acquire_args& a) {
     say("acquire: give a LOCK path, or --fd N for a descriptor");
     return to_int(exit_code::usage);
   }
-  if (a.slots > 0) {
-    // An etcd name's semaphore is acquire_etcd's; a soft one is not built.
-    say("acquire: --slots needs an etcd name here (a local semaphore is "
-        "taken with filelock run --slots)");
+  if (auto bad = check_slots("acquire", a.lock, a.slots)) {
+    say(*bad);
     return to_int(exit_code::usage);
   }
   return acquire_soft(a);

@@ -1,5 +1,6 @@
 #include "break_stale.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 #include "etcd_cli.hpp"
@@ -32,6 +33,11 @@ std::string_view outcome_name(break_outcome o) {
 
 // 0 when nothing stale is left at the path, 2 when something is.
 int status_after(const break_report& r) {
+  if (!r.slots.empty()) {
+    int worst = 0;
+    for (const auto& one : r.slots) worst = std::max(worst, status_after(one));
+    return worst;
+  }
   if (r.outcome == break_outcome::would_remove) return 2;
   if (r.outcome == break_outcome::refused_unknown &&
       r.before.state == lock_state::stale) {
@@ -139,8 +145,22 @@ int run_break_stale(const break_stale_args& a) {
           leftovers.push_back(std::move(one));
         }
         entry["leftovers"] = std::move(leftovers);
+        if (!rep.slots.empty()) {
+          json slots = json::array();
+          for (std::size_t i = 0; i < rep.slots.size(); ++i) {
+            slots.push_back({{"slot", i + 1},
+                             {"outcome", outcome_name(rep.slots[i].outcome)}});
+          }
+          entry["slot_outcomes"] = std::move(slots);
+        }
       } else {
-        std::cout << describe_outcome(rep, a.force) << '\n';
+        // A soft semaphore: one line per slot, each naming its marker.
+        if (rep.slots.empty()) {
+          std::cout << describe_outcome(rep, a.force) << '\n';
+        }
+        for (const auto& one : rep.slots) {
+          std::cout << describe_outcome(one, a.force) << '\n';
+        }
         for (const auto& p : rep.leftovers) {
           std::cout << "'" << p.string()
                     << "': " << (a.dry_run ? "would remove" : "removed")

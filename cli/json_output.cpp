@@ -89,10 +89,16 @@ json report_json(const lock_report& r) {
   obj["slots"] = r.slots > 0 ? json(r.slots) : json(nullptr);
   obj["slot_list"] = json::array();
   for (const auto& s : r.slot_list) {
-    obj["slot_list"].push_back(
-        {{"slot", s.number},
-         {"state", s.held ? "held" : "free"},
-         {"holder", s.holder ? holder_json(*s.holder) : json(nullptr)}});
+    json slot = {{"slot", s.number},
+                 {"state", s.held    ? "held"
+                           : s.stale ? "stale"
+                                     : "free"},
+                 {"holder", s.holder ? holder_json(*s.holder) : json(nullptr)}};
+    // Soft semaphores only: why a slot's marker is stale.
+    if (r.kind == lock_kind::soft) {
+      slot["stale_reason"] = text_or_null(s.stale_reason);
+    }
+    obj["slot_list"].push_back(std::move(slot));
   }
   obj["queue"] = json::array();
   for (const auto& q : r.queue) {

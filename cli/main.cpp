@@ -230,7 +230,15 @@ int filelock_main(int argc, char** argv) {
     return run_acquire(acquire);
   }
   if (release_cmd->parsed()) {
-    if (is_etcd_lock(release.path)) return release_etcd(release);
+    if (is_etcd_lock(release.path)) {
+      // An etcd slot is a key of its own, found like a lock's.
+      if (release.slot != 0) {
+        say("release: --slot is for a local semaphore; an etcd slot is "
+            "released by its name alone");
+        return to_int(exit_code::usage);
+      }
+      return release_etcd(release);
+    }
     return run_release(release);
   }
   if (status_cmd->parsed()) return run_status(status);

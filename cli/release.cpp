@@ -5,6 +5,7 @@
 #include "filelock/inspect.hpp"
 #include "json_output.hpp"
 #include "process.hpp"
+#include "slots.hpp"
 
 namespace filelock::cli {
 namespace {
@@ -61,8 +62,10 @@ std::string owner_text(const release_report& rep) {
 // The status and the message (empty: nothing to say) for an outcome.
 std::pair<exit_code, std::string> judge(const release_args& a,
                                         const release_report& rep,
-                                        std::int64_t caller) {
-  const std::string p = "'" + a.path + "'";
+                                        std::int64_t caller, unsigned slot) {
+  const std::string p =
+      (slot > 0 ? "slot " + std::to_string(slot) + " of " : "") + "'" + a.path +
+      "'";
   switch (rep.outcome) {
     case release_outcome::released:
       if (!a.verbose) return {exit_code::ok, {}};
@@ -93,6 +96,80 @@ std::pair<exit_code, std::string> judge(const release_args& a,
   return {exit_code::internal, "unknown release outcome"};
 }
 
+// Whether a slot's marker names the caller: the token, or the owner pid on
+// this host (release_soft then checks the start time too).
+bool slot_is_callers(const slot_report& s, const release_options& opts) {
+  if (!s.holder) return false;
+  if (!opts.token.empty()) return s.holder->token == opts.token;
+  return s.holder->pid == *opts.owner_pid && s.holder->host == host_name();
+}
+
+// On a semaphore's name: the slot to release, as `slot`, with its file.
+// Empty when the name is no semaphore; a message when no single slot is
+// meant (nothing of the caller's: the report goes to the first holder's
+// slot, for its message; several: say which).
+struct slot_choice {
+  unsigned slot = 0;
+  std::filesystem::path file;
+  std::string usage;
+  bool os = false;
+};
+
+slot_choice choose_slot(const release_args& a, const release_options& opts) {
+  slot_choice out;
+  const auto rep = inspect(utf8_path(a.path));
+  if (rep.slots == 0) {
+    if (a.slot > 0) {
+      out.usage = "release: '" + a.path +
+                  "' is not a semaphore (it records no slot count); drop "
+                  "--slot";
+    }
+    return out;
+  }
+  if (rep.kind == lock_kind::os) {
+    out.os = true;
+    return out;
+  }
+  if (a.slot > rep.slots) {
+    out.usage = "release: '" + a.path + "' has " + std::to_string(rep.slots) +
+                " slots; there is no slot " + std::to_string(a.slot);
+    return out;
+  }
+  std::vector<unsigned> mine;
+  for (const auto& s : rep.slot_list) {
+    if (a.slot == s.number || (a.slot == 0 && slot_is_callers(s, opts))) {
+      mine.push_back(s.number);
+    }
+  }
+  if (mine.size() > 1) {
+    std::string list;
+    for (auto n : mine) list += (list.empty() ? "" : ", ") + std::to_string(n);
+    out.usage = "release: the caller holds slots " + list + " of '" + a.path +
+                "': say which with --slot N";
+    return out;
+  }
+  if (mine.empty() && a.force) {
+    out.usage = "release: --force on the semaphore '" + a.path +
+                "' needs --slot N: it would not know which slot to free";
+    return out;
+  }
+  if (mine.empty()) {
+    // Nobody's slot is ours: judged on the first held one (not_owner), or
+    // on slot 1 when all are free (not_held).
+    out.slot = 1;
+    for (const auto& s : rep.slot_list) {
+      if (s.holder) {
+        out.slot = s.number;
+        break;
+      }
+    }
+  } else {
+    out.slot = mine.front();
+  }
+  out.file = rep.slot_list[out.slot - 1].file;
+  return out;
+}
+
 int release_soft_lock(const release_args& a) {
   release_options opts;
   const auto caller = owner_process(a.owner_pid);
@@ -104,8 +181,29 @@ int release_soft_lock(const release_args& a) {
   put_path(doc, a.path);
   exit_code code = exit_code::ok;
   try {
-    const auto rep = release_soft(utf8_path(a.path), opts);
-    const auto [c, message] = judge(a, rep, caller);
+    const auto chosen = choose_slot(a, opts);
+    if (!chosen.usage.empty()) {
+      say(chosen.usage);
+      return to_int(exit_code::usage);
+    }
+    if (chosen.os) {
+      // The record file of an OS semaphore is nobody's marker, not even
+      // with --force: its slots end with their holders.
+      const auto message = "cannot release '" + a.path +
+                           "': it is a semaphore of OS locks (filelock run "
+                           "--slots), whose slots the kernel releases when "
+                           "their holders exit";
+      say(message);
+      return to_int(exit_code::no_permission);
+    }
+    release_report rep;
+    if (chosen.slot > 0) {
+      rep = release_soft(chosen.file, opts);
+      doc["slot"] = chosen.slot;
+    } else {
+      rep = release_soft(utf8_path(a.path), opts);
+    }
+    const auto [c, message] = judge(a, rep, caller, chosen.slot);
     code = c;
     if (!message.empty() && (code != exit_code::ok || !a.quiet)) {
       say(message);
@@ -153,9 +251,14 @@ CLI::App* setup_release(CLI::App& app, release_args& a) {
                     ->check(CLI::PositiveNumber);
   auto* force =
       cmd->add_flag("--force", a.force, "Release a soft lock whoever owns it");
+  auto* slot = cmd->add_option("--slot", a.slot,
+                               "A soft semaphore's slot K (acquire --json "
+                               "says which; default: the caller's slot)")
+                   ->type_name("K")
+                   ->check(CLI::Range(1u, kMaxSlots));
   auto* js =
       cmd->add_flag("--json", a.json, "Print the outcome as JSON on stdout");
-  for (auto* o : {token, owner, force, js}) o->excludes(fd);
+  for (auto* o : {token, owner, force, js, slot}) o->excludes(fd);
   auto* v = cmd->add_flag("-v,--verbose", a.verbose, "Say what was released");
   auto* q = cmd->add_flag("-q,--quiet", a.quiet,
                           "Say nothing unless the release fails");

@@ -302,7 +302,7 @@ int acquire_and_run(const run_args& a) {
     say("run: a soft lock is exclusive only; -s needs --kind os");
     return to_int(exit_code::usage);
   }
-  if (auto bad = check_slots(a)) {
+  if (auto bad = check_slots("run", a.lock, a.slots)) {
     say(*bad);
     return to_int(exit_code::usage);
   }
@@ -572,7 +572,7 @@ int run_run(const run_args& in) {
   }
   // To flock(1), "etcd:x" is a file name like any other.
   if (is_etcd_lock(a.lock.path) && !a.lock.flock_conventions) {
-    if (auto bad = check_slots(a)) {
+    if (auto bad = check_slots("run", a.lock, a.slots)) {
       say(*bad);
       return to_int(exit_code::usage);
     }

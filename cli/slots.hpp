@@ -1,5 +1,5 @@
-// run --slots N: a semaphore instead of a lock (see SEMAPHORES in
-// filelock/lock.hpp and "At most N at a time" in filelock(1)).
+// run --slots N, acquire --slots N: a semaphore instead of a lock (see
+// SEMAPHORES in filelock/lock.hpp and "At most N at a time" in filelock(1)).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,16 +7,17 @@
 #include <optional>
 #include <string>
 
-#include "run.hpp"
+#include "common.hpp"
 
 namespace filelock::cli {
 
 // Declares --slots N (1 to kMaxSlots).
-void add_slots_option(CLI::App& cmd, unsigned& slots);
+CLI::Option* add_slots_option(CLI::App& cmd, unsigned& slots);
 
-// A usage message when --slots is combined with what has no slots (-s,
-// --kind soft, an etcd name); nothing when fine or not asked for.
-std::optional<std::string> check_slots(const run_args& args);
+// A usage message, for subcommand `command`, when --slots is combined with
+// what has no slots (-s, an etcd name); nothing when fine or not asked for.
+std::optional<std::string> check_slots(std::string_view command,
+                                       const lock_args& lock, unsigned slots);
 
 // The line for errc::slots_mismatch at path: what the name records.
 std::string describe_slots_mismatch(const std::filesystem::path& path);

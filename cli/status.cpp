@@ -73,7 +73,13 @@ void print_slots(std::ostream& out, const lock_report& r) {
   out << "  kind:    " << to_string(r.kind) << '\n';
   out << "  slots:   " << r.slots << " (" << held << " held)\n";
   for (const auto& s : r.slot_list) {
-    out << "  slot " << s.number << ":  " << (s.held ? "held" : "free") << '\n';
+    out << "  slot " << s.number << ":  "
+        << (s.held    ? "held"
+            : s.stale ? "stale"
+                      : "free");
+    if (s.stale && !s.stale_reason.empty())
+      out << " (" << s.stale_reason << ')';
+    out << '\n';
     if (s.holder) print_holder(out, r, *s.holder);
   }
 }

@@ -21,11 +21,12 @@ _filelock_options()
                 --kill-after -o --close $etcd --lost-grace --fair"
             ;;
         acquire)
-            echo "-h --help $lock --fd --lifetime --owner-pid --json --slots $etcd"
+            echo "-h --help $lock --fd --lifetime --owner-pid --json $etcd
+                --slots"
             ;;
         release)
             echo "-h --help --fd --token --owner-pid --force --json
-                -v --verbose -q --quiet $etcd"
+                -v --verbose -q --quiet $etcd --slot"
             ;;
         status) echo "-h --help --json --kind $etcd" ;;
         break-stale) echo "-h --help --dry-run --json --force --kind $etcd" ;;
@@ -39,7 +40,7 @@ _filelock_takes_value()
     case $1 in
         --timeout | --wait | --conflict-exit-code | --mode | --command | \
             --kind | --slots | --lifetime | --on-lost | --max-runtime | \
-            --kill-after | \
+            --kill-after | --slot | \
             --fd | --token | --owner-pid | --etcd-endpoints | --lease-ttl | \
             --etcd-cacert | --etcd-cert | --etcd-key | --etcd-user | \
             --etcd-password-file | --lost-grace)

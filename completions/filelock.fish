@@ -23,7 +23,8 @@ function __fish_filelock_takes_value
         --command --kind --slots --lifetime --on-lost --max-runtime \
         --kill-after \
         --fd --token --owner-pid --etcd-endpoints --lease-ttl --etcd-cacert \
-        --etcd-cert --etcd-key --etcd-user --etcd-password-file --lost-grace
+        --etcd-cert --etcd-key --etcd-user --etcd-password-file --lost-grace \
+        --slot
     or string match -qr -- '^-[sxenvqFo]*[wEc]$' $argv[1]
 end
 
@@ -144,9 +145,9 @@ complete -c filelock -n $in -l force -d 'Whoever owns it'
 set -l in '__fish_filelock_using run acquire'
 complete -c filelock -n $in -l lifetime -x -d 'Soft lock: a lease of DURATION'
 
-set -l in '__fish_filelock_using acquire'
+set -l in '__fish_filelock_using run acquire'
 complete -c filelock -n $in -l slots -x \
-    -d 'etcd: one slot of a semaphore of N'
+    -d 'A semaphore: at most N holders at a time'
 
 set -l in '__fish_filelock_using run'
 complete -c filelock -n $in -s c -l command -x -d 'Run STRING with /bin/sh -c'
@@ -154,8 +155,6 @@ complete -c filelock -n $in -l inherit \
     -d 'Let the command inherit the lock descriptor'
 complete -c filelock -n $in -s F -l no-fork \
     -d 'Replace filelock with the command'
-complete -c filelock -n $in -l slots -x \
-    -d 'A semaphore: at most N holders at a time'
 complete -c filelock -n $in -l on-lost -x -a 'kill warn' \
     -d 'When the lock is lost: stop the command or only report'
 complete -c filelock -n $in -l max-runtime -x \
@@ -171,6 +170,8 @@ complete -c filelock -n $in -l fair \
 
 complete -c filelock -n '__fish_filelock_using release' -l token -x \
     -d 'Release as the holder of this token'
+complete -c filelock -n '__fish_filelock_using release' -l slot -x \
+    -d "A soft semaphore's slot K"
 complete -c filelock -n '__fish_filelock_using break-stale' -l dry-run \
     -d 'Only say what would be removed'
 

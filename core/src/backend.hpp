@@ -22,6 +22,11 @@ struct request {
   const std::stop_token& stop;
   const lock_options& options;
   owner_id owner;
+  // A soft semaphore's slot (slots.cpp): path is the slot's marker, and the
+  // guard shows the semaphore's name and this slot number. A slot is never
+  // joined by reentrancy: each acquire takes one more slot.
+  const std::filesystem::path* slot_of = nullptr;
+  unsigned slot = 0;
 };
 
 // A failed acquire: what was being done and why.

@@ -246,6 +246,9 @@ class dir_watch {
   // that dies removes nothing, so without this only the next poll would
   // notice.
   void watch_process(std::int64_t pid) noexcept;
+  // True while wait() also wakes on that process's exit: it could be
+  // watched, and its exit has not been seen yet.
+  bool watching_process() const noexcept;
 
   // Sleeps until the name changes (if notifying), timeout passes, or stop
   // fires, whichever comes first.

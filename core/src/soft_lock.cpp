@@ -57,6 +57,7 @@
 
 #include "backend.hpp"
 #include "holding.hpp"
+#include "slots.hpp"
 
 namespace filelock::detail {
 namespace {
@@ -399,6 +400,9 @@ bool not_os_locked(const soft_view& v) {
 
 struct soft_entry {
   std::filesystem::path path;
+  // A semaphore's slot: the semaphore's name and the slot's number.
+  std::filesystem::path shown;
+  unsigned slot = 0;
   file_id id;
   // Open for the life of the lock: lease renewals touch it, and while it is
   // open its inode number cannot be given to another file.
@@ -448,9 +452,10 @@ class soft_holding final : public holding {
   lock_mode mode() const noexcept override { return lock_mode::exclusive; }
   lock_kind kind() const noexcept override { return lock_kind::soft; }
   const std::filesystem::path& path() const noexcept override {
-    return entry_->path;
+    return entry_->slot > 0 ? entry_->shown : entry_->path;
   }
   int native_handle() const noexcept override { return -1; }
+  unsigned slot() const noexcept override { return entry_->slot; }
 
   bool is_intact(std::error_code& ec) const noexcept override {
     ec.clear();
@@ -584,6 +589,7 @@ class attempt {
   bool prepare(acquire_result& out);
   bool publish_once(acquire_result& out);
   bool wait_for_change(const soft_view& seen, acquire_result& out);
+  bool holder_exit_watched(const soft_view& seen);
   acquire_result not_granted(acquire_status s, const soft_view& seen);
 
   const request& r_;
@@ -653,7 +659,11 @@ bool attempt::publish_once(acquire_result& out) {
   e->file = std::move(file_);
   e->token = rec_.token;
   e->pid = platform::current_pid();
-  e->joinable = !r_.options.owner_pid;
+  e->joinable = !r_.options.owner_pid && r_.slot == 0;
+  if (r_.slot > 0) {
+    e->shown = *r_.slot_of;
+    e->slot = r_.slot;
+  }
   e->flush = flush_;
   e->counts[r_.owner] = 1;
   e->mine.present = true;
@@ -675,6 +685,32 @@ acquire_result attempt::not_granted(acquire_status s, const soft_view& seen) {
   return out;
 }
 
+// How often a waiter that every change wakes looks again all the same: a
+// safety net for an event lost in ways we do not know of.
+constexpr auto kWatchedCheck = seconds(30);
+
+// A holder on this host and boot that dies wakes us at once. Its keeper,
+// once the owner is gone: watching a dead process would wake us at once,
+// again and again. True when the exit of the process the lock now depends
+// on is watched.
+bool attempt::holder_exit_watched(const soft_view& seen) {
+  if (!seen.parsed.record || seen.parsed.record->host != this_host() ||
+      seen.parsed.record->boot_id != this_boot()) {
+    return false;
+  }
+  const auto& rec = *seen.parsed.record;
+  const bool owner_gone =
+      rec.keeper_pid > 0 && fate_of(rec.pid, rec.start) != fate::may_live;
+  const auto pid = owner_gone ? rec.keeper_pid : rec.pid;
+  const auto& start = owner_gone ? rec.keeper_start : rec.start;
+  watch_.watch_process(pid);
+  // Opened by pid: the process watched is the recorded one only if the pid
+  // still has the recorded start time now that it is open (a pid reused
+  // in between would be watched instead, and never exit for us).
+  return watch_.watching_process() && !start.empty() &&
+         fate_of(pid, start) == fate::may_live;
+}
+
 // Sleeps until something may have changed. True when the attempt is over
 // (deadline, stop) with out set.
 bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
@@ -688,7 +724,8 @@ bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
     out = not_granted(acquire_status::cancelled, seen);
     return true;
   }
-  if (!announced_ && seen.parsed.record) {
+  // A semaphore's slot: slots.cpp says once what is waited for.
+  if (!announced_ && seen.parsed.record && r_.slot == 0) {
     const auto& rec = *seen.parsed.record;
     say(r_, "waiting for the soft lock on '" + r_.path.string() +
                 "', held by process " + std::to_string(rec.pid) + " on " +
@@ -709,8 +746,13 @@ bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
   }
 
   // Besides the interval: the deadline, and the moment the holder's lease
-  // runs out (no event marks it).
-  auto timeout = interval_;
+  // runs out (no event marks it). When both the marker's removal and the
+  // holder's exit wake us, nothing else can free the lock unseen (a lease
+  // is timed below): only a rare safety look then, so that a waiter, and
+  // above all a semaphore's waiter with a thread per slot, sleeps instead
+  // of polling.
+  const bool all_seen = watch_.notifying() && holder_exit_watched(seen);
+  auto timeout = all_seen ? kWatchedCheck : interval_;
   if (r_.until) {
     timeout = std::min(timeout, ceil<milliseconds>(*r_.until - now));
   }
@@ -718,16 +760,6 @@ bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
     const auto expiry = seen.marker.mtime + *seen.parsed.record->lifetime;
     const auto left = ceil<milliseconds>(expiry - system_clock::now());
     timeout = std::min(timeout, std::max(left, milliseconds(1)));
-  }
-  // A holder on this host and boot that dies wakes us at once.
-  // Its keeper, once the owner is gone: watching a dead process would
-  // wake us at once, again and again.
-  if (seen.parsed.record && seen.parsed.record->host == this_host() &&
-      seen.parsed.record->boot_id == this_boot()) {
-    const auto& rec = *seen.parsed.record;
-    const bool owner_gone =
-        rec.keeper_pid > 0 && fate_of(rec.pid, rec.start) != fate::may_live;
-    watch_.watch_process(owner_gone ? rec.keeper_pid : rec.pid);
   }
   waited_ = true;
   switch (watch_.wait(timeout, r_.stop)) {
@@ -930,7 +962,9 @@ acquire_result soft_acquire(const request& r) noexcept try {
                          std::make_error_code(std::errc::is_a_directory));
   }
   acquire_result joined;
-  if (!r.options.owner_pid && join_held(r, joined)) return joined;
+  if (!r.options.owner_pid && r.slot == 0 && join_held(r, joined)) {
+    return joined;
+  }
 
   auto rec = new_record(r, pid);
   if (rec.token.empty()) {
@@ -948,6 +982,13 @@ acquire_result soft_acquire(const request& r) noexcept try {
 break_report break_stale(const std::filesystem::path& path,
                          const break_options& options) {
   break_report out;
+  // A soft semaphore's name: its slots' markers are what may be stale.
+  // Returned as `out`, as every other outcome is: the sweep below writes
+  // into the returned object itself.
+  if (auto slots = break_soft_slots(path, options)) {
+    out = std::move(*slots);
+    return out;
+  }
   if (options.kind == lock_kind::os) {
     out.before = inspect(path, lock_kind::os);
     if (out.before.state == lock_state::held) {

@@ -7,8 +7,9 @@
 //                                                write it back plus one
 //   helper rw PATH ARENA N                       N checked reader/writer
 //                                                rounds; exit 1 on overlap
-//   helper slot PATH SLOTS SECONDS               take a slot of a semaphore
-//                                                of SLOTS, print "locked",
+//   helper slot PATH SLOTS SECONDS [soft]        take a slot of a semaphore
+//                                                of SLOTS (soft: a soft
+//                                                one), print "locked",
 //                                                hold it, release, exit 0
 //   helper slot-try PATH SLOTS                   exit 0 if a slot was free,
 //                                                75 if all were held
@@ -63,14 +64,15 @@ int count(const char* path, const char* counter, int n) {
   return 0;
 }
 
-filelock::lock_options slots_of(const char* count) {
+filelock::lock_options slots_of(const char* count, bool soft = false) {
   filelock::lock_options o;
   o.slots = static_cast<unsigned>(std::atoi(count));
+  if (soft) o.kind = filelock::lock_kind::soft;
   return o;
 }
 
-int hold_slot(const char* path, const char* slots, double seconds) {
-  filelock::file_lock lock(path, slots_of(slots));
+int hold_slot(const char* path, const char* slots, double seconds, bool soft) {
+  filelock::file_lock lock(path, slots_of(slots, soft));
   auto g = lock.acquire();
   std::printf("locked\n");
   std::fflush(stdout);
@@ -123,8 +125,9 @@ int main(int argc, char** argv) {
     if (cmd == "hold" && argc == 5)
       return hold(argv[2], argv[3], std::atof(argv[4]));
     if (cmd == "try" && argc == 4) return try_once(argv[2], argv[3]);
-    if (cmd == "slot" && argc == 5) {
-      return hold_slot(argv[2], argv[3], std::atof(argv[4]));
+    if (cmd == "slot" && (argc == 5 || argc == 6)) {
+      const bool soft = argc == 6 && std::string(argv[5]) == "soft";
+      return hold_slot(argv[2], argv[3], std::atof(argv[4]), soft);
     }
     if (cmd == "slot-try" && argc == 4) return try_slot(argv[2], argv[3]);
     if (cmd == "fair-loop" && argc == 5) {

@@ -338,3 +338,10 @@ in_ro_mount() {
 as_nobody() {
   setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
 }
+
+# ctxt PID: the voluntary context switches of all the process's threads,
+# to tell a waiter asleep in the kernel from one that polls (Linux).
+ctxt() {
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
+}

@@ -3,11 +3,12 @@
 #    out under a separate flock; the count never passes 3 and does reach 3,
 #    and no two holders ever share a slot (mkdir markers per FILELOCK_SLOT).
 #    The same workers without the semaphore first prove the count can
-#    pass 3, so the check can see the failure;
+#    pass 3, so the check can see the failure; the same under --kind soft;
 #  - a SIGKILLed holder frees its slot and a waiter takes it at once;
 #  - a waiter sleeps in the kernel (no context switches while it waits)
 #    and is woken by a release;
-#  - one N per name (64 and one line), refusals of -s, --kind soft;
+#  - one N per name (64 and one line), refusals of -s and of --kind soft
+#    on an OS semaphore; an etcd name is etcd's semaphore, not a file;
 #  - busy and timeout statuses as the plain lock's; status text and JSON.
 . "${FILELOCK_TESTS_DIR}/integration/lib.sh"
 
@@ -30,27 +31,28 @@ flock "$1/count.lock" sh -c '
   echo $(($(cat "$1/count") - 1)) >"$1/count"' sh "$1"
 EOF
 cat >"$T/worker.sh" <<'EOF'
-# worker.sh ROUNDS LOCK|nolock DIR FILELOCK
+# worker.sh ROUNDS LOCK|nolock DIR FILELOCK [KIND]
 i=0
 while [ $i -lt "$1" ]; do
   if [ "$2" = nolock ]; then
     sh "$3/inside.sh" "$3"
   else
-    "$4" run --slots 3 -w 120 "$2" -- sh "$3/inside.sh" "$3" ||
+    "$4" run --kind "${5:-auto}" --slots 3 -w 120 "$2" -- \
+      sh "$3/inside.sh" "$3" ||
       echo "run exited $?" >>"$3/errors"
   fi
   i=$((i + 1))
 done
 EOF
 
-# stress LOCK|nolock: prints the highest count seen.
+# stress LOCK|nolock [KIND]: prints the highest count seen.
 stress() {
   echo 0 >"$T/count"
   : >"$T/seen"
   _pids=""
   _k=0
   while [ $_k -lt 8 ]; do
-    spawn sh "$T/worker.sh" 12 "$1" "$T" "$FL"
+    spawn sh "$T/worker.sh" 12 "$1" "$T" "$FL" "${2:-auto}"
     _pids="$_pids $SPAWNED"
     _k=$((_k + 1))
   done
@@ -66,6 +68,16 @@ check_eq "under --slots 3: every run succeeded, no slot shared" "" \
   "$(cat "$T/errors" 2>/dev/null)"
 check_eq "the name records its slot count" '{"filelock":1,"slots":3}' \
   "$(cat "$S")"
+
+# The same stress on a soft semaphore: each slot a soft marker.
+check_eq "under --kind soft --slots 3, at most 3 and at times 3 at once" 3 \
+  "$(stress "$T/soft-sem" soft)"
+check_eq "under --kind soft --slots 3: every holder counted out" 0 \
+  "$(cat "$T/count")"
+check_eq "under --kind soft --slots 3: every run succeeded, no slot shared" \
+  "" "$(cat "$T/errors" 2>/dev/null)"
+check_eq "a soft semaphore records its kind" \
+  '{"filelock":1,"slots":3,"kind":"soft"}' "$(cat "$T/soft-sem")"
 
 # ---- a killed holder frees its slot
 start_holder h1 "$S" --slots 3 || finish
@@ -99,11 +111,6 @@ W=$SPAWNED
 sleep 0.5
 check "a waiter waits while all slots are held" test ! -e "$T/w.got"
 
-# ctxt WAITER: the voluntary context switches of all the waiter's threads.
-ctxt() {
-  cat /proc/"$1"/task/*/status 2>/dev/null |
-    awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
-}
 c0=$(ctxt "$W")
 sleep 1
 c1=$(ctxt "$W")
@@ -149,7 +156,7 @@ check_grep "-v names the slot" "$T/err" "holding slot 1 of 3 of '$S'"
 capture "$FL" run --slots 4 "$S" -- true
 check_rc "another N: usage status" 64
 check_stderr "another N: one line naming the recorded N" \
-  "filelock: cannot lock '$S': it is a semaphore of 3 slots; use --slots 3 with it"
+  "filelock: cannot lock '$S': it is a semaphore of 3 slots; use --slots 3 with it (its slots are OS locks: not with --kind soft or filelock acquire)"
 check "another N: no fourth slot made" test ! -e "$S.slot-4"
 : >"$T/plain"
 capture "$FL" run --slots 2 "$T/plain" -- true
@@ -159,11 +166,11 @@ check_grep "a plain lock file: says it is no semaphore" "$T/err" \
 check_eq "a plain lock file: left as it was" "" "$(cat "$T/plain")"
 capture "$FL" run --slots 3 -s "$S" -- true
 check_rc "-s with --slots: usage" 64
-capture "$FL" run --slots 3 --kind soft "$T/soft" -- true
-check_rc "--kind soft with --slots: usage" 64
-check_stderr "--kind soft with --slots: says so" \
-  "filelock: run: --slots needs the OS lock; --kind soft has no slots yet"
-check "--kind soft with --slots: nothing made" test ! -e "$T/soft"
+capture "$FL" run --slots 3 --kind soft "$S" -- true
+check_rc "--kind soft on an OS semaphore: usage" 64
+check_one_line "--kind soft on an OS semaphore: one line"
+check "--kind soft on an OS semaphore: no soft slot made" \
+  test ! -s "$S.slot-1"
 # An etcd name is an etcd semaphore (tests/etcd): here it only needs its
 # endpoints, and is not taken as a local file.
 capture env -u FILELOCK_ETCD_ENDPOINTS -u ETCDCTL_ENDPOINTS \

@@ -88,7 +88,10 @@
 //   unavailable, it re-reads the marker every poll_interval with backoff.
 //   A holder that dies removes nothing: for a holder on this host a waiter
 //   also watches the process itself (Linux: a pidfd) and takes over the
-//   moment it exits; otherwise it re-checks liveness at each poll.
+//   moment it exits; otherwise it re-checks liveness at each poll. When it
+//   is woken by both (inotify and a pidfd on the recorded process), it
+//   does not poll: it looks again only at a lease's end, or after 30 s as
+//   a safety net.
 //
 // CHOOSING THE KIND
 //   lock_kind::automatic takes the OS lock, and falls back to the soft lock
@@ -122,8 +125,14 @@ std::string_view to_string(lock_state state) noexcept;
 struct slot_report {
   unsigned number = 0;  // from 1
   bool held = false;
-  // Who holds it, where the platform can tell (Linux: /proc/locks).
+  // Who holds it, where the platform can tell (Linux: /proc/locks; a soft
+  // semaphore's slot: its marker's owner, stale ones too).
   std::optional<holder_info> holder;
+  // The slot's own file, "<name>.slot-<number>".
+  std::filesystem::path file;
+  // Soft semaphores: the slot's marker is stale (not held), and why.
+  bool stale = false;
+  std::string stale_reason;
 };
 
 // One live ticket of a fair queue (lock_options::fair).
@@ -208,6 +217,12 @@ struct break_report {
   // the lock (an acquirer's unpublished record, a remover's claim), whose
   // makers are provably gone: removed, or on a dry run, to be removed.
   std::vector<std::filesystem::path> leftovers;
+  // A soft semaphore (the path records its slot count): each slot's own
+  // break, in slot order, with before.path the slot's marker. before and
+  // leftovers above then cover the whole semaphore, and outcome is the
+  // most telling of the slots' (removed, would_remove, refused_live,
+  // refused_unknown, lost_race, nothing_to_do, in that order).
+  std::vector<break_report> slots;
 };
 
 // Removes the soft lock at path if it is stale (or, with force, whatever

@@ -61,12 +61,25 @@
 //   (one thread per slot, for the length of the wait) and wakes the moment
 //   any slot frees; it does not poll. Asking with another N than the one
 //   recorded, or at a file that records none, fails with
-//   errc::slots_mismatch; a shared request and lock_kind::soft fail with
-//   errc::slots_unsupported, as does N outside 1..kMaxSlots
-//   (automatic means os here). A semaphore is not reentrant: each acquire
-//   takes one more slot, even by the same thread. guard::slot() says which
-//   slot a guard holds. A plain (slot-less) lock on the same name locks only
-//   the record file, and excludes nobody holding a slot: use one form only.
+//   errc::slots_mismatch; a shared request fails with
+//   errc::slots_unsupported, as does N outside 1..kMaxSlots. A semaphore is
+//   not reentrant: each acquire takes one more slot, even by the same
+//   thread. guard::slot() says which slot a guard holds. A plain
+//   (slot-less) lock on the same name locks only the record file, and
+//   excludes nobody holding a slot: use one form only.
+//
+//   With lock_kind::soft (or automatic where the filesystem refuses OS
+//   locks) the semaphore is soft: the record says so,
+//   {"filelock":1,"slots":N,"kind":"soft"}, and each slot is a soft lock
+//   whose marker is "<name>.slot-K", with all of a soft lock's rules: a
+//   slot whose holder is provably gone is stale and taken over by the next
+//   acquirer, a lifetime makes it a lease, detach() lets it outlive the
+//   process. A waiter races the slots as for the OS form, each thread in
+//   the soft lock's own wait, and sleeps until a marker is removed or its
+//   holder exits where the platform can tell both (see inspect.hpp).
+//   The record decides the kind: an os or automatic request on a soft
+//   semaphore takes a soft slot (guard::kind() says soft), and a soft
+//   request on an OS semaphore fails with errc::slots_mismatch.
 //   An etcd name is an etcd semaphore with the same rules (SEMAPHORES in
 //   filelock/etcd.hpp).
 //

@@ -202,6 +202,10 @@ void dir_watch::watch_process(std::int64_t pid) noexcept {
 #endif
 }
 
+bool dir_watch::watching_process() const noexcept {
+  return impl_ && impl_->process_fd >= 0;
+}
+
 dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
                                  const std::stop_token& stop) noexcept {
   if (stop.stop_requested()) return woken::stopped;

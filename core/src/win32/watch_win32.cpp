@@ -63,6 +63,10 @@ void dir_watch::watch_process(std::int64_t pid) noexcept {
   }
 }
 
+bool dir_watch::watching_process() const noexcept {
+  return impl_ && impl_->process != nullptr;
+}
+
 dir_watch::woken dir_watch::wait(std::chrono::milliseconds timeout,
                                  const std::stop_token& stop) noexcept {
   // The stop request is looked at every 10 ms, not through a
