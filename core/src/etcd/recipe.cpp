@@ -314,9 +314,10 @@ slot_join enqueue_slot(client& c, const std::string& record_key,
                    .value("response_range", json::object())
                    .value("kvs", json::array());
     if (kvs.empty()) continue;  // removed since: create it
-    const auto recorded = filelock::detail::parse_slots_record(
+    const auto record = filelock::detail::parse_slots_record(
         base64_decode(kvs[0].value("value", "")));
-    if (recorded != slots) return {0, recorded.value_or(0)};
+    const unsigned recorded = record ? record->count : 0;
+    if (recorded != slots) return {0, recorded};
     json join = {
         {"compare",
          json::array({json{{"key", rec},

@@ -105,9 +105,9 @@ void read_slots(client& c, const location& where, report& rep) {
   auto r = c.call("/v3/kv/range", {{"key", base64_encode(where.name)}});
   auto kvs = r.value("kvs", json::array());
   if (kvs.empty()) return;
-  rep.slots = filelock::detail::parse_slots_record(
-                  base64_decode(kvs[0].value("value", "")))
-                  .value_or(0);
+  const auto record = filelock::detail::parse_slots_record(
+      base64_decode(kvs[0].value("value", "")));
+  rep.slots = record ? record->count : 0;
   if (rep.slots == 0) return;
   const std::string stem = where.name + ".slot-";
   auto claims = c.call("/v3/kv/range",
