@@ -90,7 +90,11 @@ std::string_view to_string(release_outcome outcome) noexcept {
 namespace {
 
 lock_report inspect_lock(const std::filesystem::path& path, lock_kind hint) {
-  const auto view = detail::look_soft(path);
+  // Where the kernel's list of OS lock holders is incomplete (everywhere
+  // but Linux), only trying the lock tells a held lock from an idle file:
+  // without that try, status called a held lock free there.
+  const auto view =
+      detail::look_soft(path, !detail::platform::os_lock_holders_complete());
   if (!view.present) {
     if (hint == lock_kind::automatic) {
       hint = detail::platform::refuses_os_locks(dir_of(path)) ? lock_kind::soft

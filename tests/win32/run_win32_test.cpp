@@ -379,3 +379,21 @@ TEST_CASE(
   CHECK(o.status == 0);
   CHECK_FALSE(std::filesystem::exists(wide));
 }
+
+TEST_CASE("win32 status: an OS lock another process holds is held") {
+  temp_dir dir;
+  const auto lock = dir / "os.lock";
+  {
+    child holder({helper_exe(), "hold", lock, "exclusive", "30"});
+    REQUIRE(holder.wait_locked());
+    auto o = run(program({"status", lock}));
+    CHECK(o.status == 0);
+    CHECK(o.output.find("state:   held") != std::string::npos);
+    o = run(program({"status", "--json", lock}));
+    CHECK(o.output.find("\"state\": \"held\"") != std::string::npos);
+    holder.kill();
+  }
+  auto o = run(program({"status", lock}));
+  CHECK(o.status == 1);
+  CHECK(o.output.find("state:   free") != std::string::npos);
+}
