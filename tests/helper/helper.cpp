@@ -13,11 +13,12 @@
 //                                                hold it, release, exit 0
 //   helper slot-try PATH SLOTS                   exit 0 if a slot was free,
 //                                                75 if all were held
-//   helper fair-loop PATH LOG ROUNDS             ROUNDS times: take the lock
-//                                                fair, append a line to LOG,
-//                                                release and ask again at
-//                                                once; "locked" after the
-//                                                first
+//   helper fair-loop PATH LOG ROUNDS [MS [plain]]  ROUNDS times: take the
+//                                                lock fair (plain: not),
+//                                                append a line to LOG, hold
+//                                                it MS ms, release and ask
+//                                                again at once; "locked"
+//                                                after the first
 //   helper fair-wait PATH                        take the lock fair (waiting),
 //                                                print "locked", exit 0
 #include <chrono>
@@ -91,11 +92,13 @@ filelock::lock_options fair() {
   return o;
 }
 
-int fair_loop(const char* path, const char* log, int rounds) {
-  filelock::file_lock lock(path, fair());
+int fair_loop(const char* path, const char* log, int rounds, int hold_ms,
+              bool plain) {
+  filelock::file_lock lock(path, plain ? filelock::lock_options{} : fair());
   for (int i = 0; i < rounds; ++i) {
     auto g = lock.acquire();
     std::ofstream(log, std::ios::app) << "round\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
     if (i == 0) {
       std::printf("locked\n");
       std::fflush(stdout);
@@ -130,8 +133,10 @@ int main(int argc, char** argv) {
       return hold_slot(argv[2], argv[3], std::atof(argv[4]), soft);
     }
     if (cmd == "slot-try" && argc == 4) return try_slot(argv[2], argv[3]);
-    if (cmd == "fair-loop" && argc == 5) {
-      return fair_loop(argv[2], argv[3], std::atoi(argv[4]));
+    if (cmd == "fair-loop" && argc >= 5 && argc <= 7) {
+      return fair_loop(argv[2], argv[3], std::atoi(argv[4]),
+                       argc > 5 ? std::atoi(argv[5]) : 0,
+                       argc > 6 && std::string(argv[6]) == "plain");
     }
     if (cmd == "fair-wait" && argc == 3) return fair_wait(argv[2]);
     if (cmd == "count" && argc == 5)
