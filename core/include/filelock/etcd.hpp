@@ -278,7 +278,7 @@ class lock {
   // (busy, timeout, stop request, failure) revokes its lease, which removes
   // its key: nothing is left behind.
   acquired acquire_until(deadline until, lock_mode mode,
-                         std::stop_token stop = {}) noexcept;
+                         const std::stop_token& stop = {}) noexcept;
 
  private:
   std::string name_;

@@ -216,8 +216,7 @@ void client::wakeup() noexcept {
   curl_->multi_wakeup(static_cast<CURLM*>(multi_));
 }
 
-stop_wakeup::stop_wakeup(std::stop_token stop, client& c)
-    : stop_(std::move(stop)) {
+stop_wakeup::stop_wakeup(const std::stop_token& stop, client& c) : stop_(stop) {
   c.set_stop([this] { return stop_.stop_requested(); });
   if (filelock::detail::platform::stop_callbacks_safe()) {
     wake_.emplace(stop_, waker{&c});

@@ -140,7 +140,7 @@ class client {
 // the poll's own 250 ms cap notices the request.
 class stop_wakeup {
  public:
-  stop_wakeup(std::stop_token stop, client& c);
+  stop_wakeup(const std::stop_token& stop, client& c);
 
  private:
   struct waker {

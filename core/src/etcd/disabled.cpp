@@ -21,7 +21,8 @@ bool available() noexcept {
 lock::lock(std::string name, options o)
     : name_(std::move(name)), options_(std::move(o)) {}
 
-acquired lock::acquire_until(deadline, lock_mode, std::stop_token) noexcept {
+acquired lock::acquire_until(deadline, lock_mode,
+                             const std::stop_token&) noexcept {
   acquired a;
   a.result.status = acquire_status::failed;
   a.result.operation = "lock";

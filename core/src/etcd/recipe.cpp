@@ -579,7 +579,7 @@ lock::lock(std::string name, options o)
     : name_(std::move(name)), options_(std::move(o)) {}
 
 acquired lock::acquire_until(deadline until, lock_mode mode,
-                             std::stop_token stop) noexcept {
+                             const std::stop_token& stop) noexcept {
   try {
     if (options_.slots > 0 &&
         (options_.slots > kMaxSlots || mode != lock_mode::exclusive)) {

@@ -1,5 +1,7 @@
 #include "etcd/session.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <utility>
@@ -7,6 +9,8 @@
 #ifndef _WIN32
 #include <signal.h>
 #endif
+
+#include "platform.hpp"
 
 namespace filelock::etcd::detail {
 
@@ -71,7 +75,7 @@ session::session(client& c, std::shared_ptr<config> cfg, const options& o,
   monitor_->confirmed_ = ticks(sent);
   // From here the lease is ours to revoke; renewing starts before the key
   // exists so that a long wait in the queue cannot outlast it.
-  renewer_ = quiet_thread([this](std::stop_token st) { renew(std::move(st)); });
+  renewer_ = quiet_thread([this](const std::stop_token& st) { renew(st); });
 }
 
 session::~session() {
@@ -108,7 +112,7 @@ void session::mark_lost(const std::string& reason) {
 // One short POST per renewal: etcd's gateway holds back the replies of a
 // streamed keepalive until the request body ends (Go's HTTP/1 server is
 // not full duplex), so a stream would not renew anything.
-void session::renew(std::stop_token st) {
+void session::renew(const std::stop_token& st) {
   client c(cfg_);
   stop_wakeup wake(st, c);
   const auto interval =
@@ -116,10 +120,7 @@ void session::renew(std::stop_token st) {
   auto next = monitor_->confirmed_at() + interval;
 
   while (!st.stop_requested()) {
-    {
-      std::unique_lock lk(mutex_);
-      wake_.wait_until(lk, st, next, [] { return false; });
-    }
+    pause_until(st, next);
     if (st.stop_requested()) return;
     const auto sent = steady_clock::now();
     const auto safe = monitor_->safe_until();
@@ -158,7 +159,7 @@ void session::renew(std::stop_token st) {
 // While held, a DELETE of the own key means someone took the lock away
 // (break-stale --force, etcdctl del, a revoked lease): lost at once, not
 // at the next renewal.
-void session::watch_key(std::stop_token st) {
+void session::watch_key(const std::stop_token& st) {
   client c(cfg_);
   stop_wakeup wake(st, c);
   std::int64_t from = monitor_->fence_ + 1;
@@ -204,9 +205,23 @@ void session::watch_key(std::stop_token st) {
       if (st.stop_requested()) return;
       diagnose(std::string("watch on the lock's key broke, retrying: ") +
                e.what());
-      std::unique_lock lk(mutex_);
-      wake_.wait_for(lk, st, milliseconds(1000), [] { return false; });
+      pause_until(st, steady_clock::now() + milliseconds(1000));
     }
+  }
+}
+
+// The stop-token wait registers a std::stop_callback, which can hang
+// where one is unsafe (platform.hpp): there, a look every 50 ms instead.
+void session::pause_until(const std::stop_token& st,
+                          steady_clock::time_point until) {
+  std::unique_lock lk(mutex_);
+  if (filelock::detail::platform::stop_callbacks_safe()) {
+    wake_.wait_until(lk, st, until, [] { return false; });
+    return;
+  }
+  while (!st.stop_requested() && steady_clock::now() < until) {
+    wake_.wait_until(lk,
+                     std::min(until, steady_clock::now() + milliseconds(50)));
   }
 }
 
@@ -225,8 +240,7 @@ void session::start_holding() {
       // The lease still runs from the last renewal; safe_until says so.
     }
   }
-  watcher_ =
-      quiet_thread([this](std::stop_token st) { watch_key(std::move(st)); });
+  watcher_ = quiet_thread([this](const std::stop_token& st) { watch_key(st); });
 }
 
 void session::stop_threads() noexcept {

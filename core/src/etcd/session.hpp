@@ -49,8 +49,11 @@ class session : public filelock::detail::holding {
   void release(std::error_code& ec) noexcept override;
 
  private:
-  void renew(std::stop_token st);
-  void watch_key(std::stop_token st);
+  void renew(const std::stop_token& st);
+  void watch_key(const std::stop_token& st);
+  // Sleeps until `until` or a stop request.
+  void pause_until(const std::stop_token& st,
+                   std::chrono::steady_clock::time_point until);
   void stop_threads() noexcept;
   void revoke(std::error_code& ec) noexcept;
   void diagnose(const std::string& line) const noexcept;
