@@ -152,7 +152,8 @@ exit_code code_for(std::string_view operation, const std::error_code& ec) {
   if (ec == errc::busy || ec == errc::timed_out || ec == errc::would_deadlock) {
     return exit_code::busy;
   }
-  if (ec == errc::symlink_refused || ec == errc::not_a_regular_file) {
+  if (ec == errc::symlink_refused || ec == errc::not_a_regular_file ||
+      ec == errc::fair_queue_not_a_directory) {
     return exit_code::cannot_open;
   }
   if (ec == errc::lock_lost) return exit_code::lock_lost;

@@ -36,7 +36,16 @@ struct ancestor_hold {
 // trusting it would put us beside a stranger who holds the lock.
 std::optional<ancestor_hold> find_ancestor_hold(const file_lock& lock,
                                                 const std::string& path) {
-  for (const auto& h : lock.holders()) {
+  // A path that cannot be looked at (a directory, a FIFO) has no holder:
+  // the wait that follows reports it properly. With --fair no first try
+  // has reported it before we get here.
+  std::vector<holder_info> holders;
+  try {
+    holders = lock.holders();
+  } catch (const filelock::error&) {
+    return std::nullopt;
+  }
+  for (const auto& h : holders) {
     if (h.pid > 0 && is_ancestor(h.pid)) return ancestor_hold{h.pid, h.mode};
   }
   if (lock.holders_complete()) return std::nullopt;

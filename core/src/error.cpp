@@ -51,6 +51,9 @@ class category_impl : public std::error_category {
         return "slots need an exclusive OS lock and a count from 1 to 64";
       case errc::fair_unsupported:
         return "a fair queue needs an exclusive OS lock without slots";
+      case errc::fair_queue_not_a_directory:
+        return "its fair queue, the name with .fair added, is not a "
+               "directory (a file or a symbolic link is there)";
     }
     return "unknown filelock error";
   }

@@ -130,7 +130,10 @@ std::vector<ticket_ref> list_tickets(const std::filesystem::path& dir,
 bool make_queue_dir(const std::filesystem::path& dir,
                     const lock_options& options, platform::failure& why) {
   std::error_code ec;
-  if (std::filesystem::create_directory(dir, ec) && options.file_mode) {
+  const bool made = std::filesystem::create_directory(dir, ec);
+  // Something else already there (a file, a FIFO) is said below.
+  if (ec == std::errc::file_exists) ec.clear();
+  if (made && options.file_mode) {
     // Whoever may read and write the lock file may queue for it: a
     // directory needs search permission besides.
     using std::filesystem::perms;
@@ -153,12 +156,8 @@ bool make_queue_dir(const std::filesystem::path& dir,
     why = {"stat", ec};
     return false;
   }
-  if (std::filesystem::is_symlink(st)) {
-    why = {"open", make_error_code(errc::symlink_refused)};
-    return false;
-  }
-  if (!std::filesystem::is_directory(st)) {
-    why = {"open", std::make_error_code(std::errc::not_a_directory)};
+  if (std::filesystem::is_symlink(st) || !std::filesystem::is_directory(st)) {
+    why = {"open", make_error_code(errc::fair_queue_not_a_directory)};
     return false;
   }
   return true;

@@ -23,6 +23,7 @@
 #include "holding.hpp"
 #include "platform.hpp"
 #include "record.hpp"
+#include "slots.hpp"
 
 namespace filelock::detail {
 namespace {
@@ -177,7 +178,9 @@ std::string quoted(const std::filesystem::path& p) {
 // file, never written to, is not. `changed`: the path no longer names the
 // file we locked (a soft owner released it meanwhile): start over, or we
 // would hold a lock on a file nobody else can find.
-enum class content { plain, soft_marker, changed };
+// A semaphore's record (slots.cpp) is neither: a lock without slots there
+// would exclude none of the slots' holders.
+enum class content { plain, soft_marker, semaphore, changed };
 
 content judge_content(const request& r, const file_id& id) {
   if (r.options.follow_symlink || r.options.allow_directory) {
@@ -195,6 +198,7 @@ content judge_content(const request& r, const file_id& id) {
   }
   if (m.id != id) return content::changed;
   if (m.oversized) return content::plain;
+  if (parse_slots_record(m.content)) return content::semaphore;
   const auto parsed = parse_record(m.content);
   return parsed.record &&
                  parsed.record->origin == owner_record::format::filelock
@@ -291,6 +295,11 @@ acquire_result os_acquire(const request& r) noexcept try {
         break;
       case content::changed:
         continue;
+      case content::semaphore: {
+        std::error_code ignored;
+        platform::unlock_file(f->handle, ignored);
+        return failed_result("lock", make_error_code(errc::slots_mismatch));
+      }
       case content::soft_marker: {
         // Our lock on it excludes no soft locker, who never takes one.
         tell(r, quoted(r.path) +

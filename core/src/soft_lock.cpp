@@ -786,6 +786,12 @@ acquire_result attempt::run() {
 
     const auto seen = look_soft(r_.path);
     if (!seen.present) continue;  // released meanwhile: try again at once
+    // A semaphore's record is nobody's marker: waiting for it to go would
+    // wait for good, and calling it held would be a lie.
+    if (!seen.parsed.record && !seen.marker.oversized &&
+        parse_slots_record(seen.marker.content)) {
+      return failed_result("lock", make_error_code(errc::slots_mismatch));
+    }
     if (is_stale_now(seen)) {
       say(r_, "the soft lock on '" + r_.path.string() + "' is stale (" +
                   seen.stale_reason + "): taking it over");

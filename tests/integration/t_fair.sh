@@ -106,6 +106,21 @@ capture "$FL" run --fair -n "$L" -- true
 check_rc "-n with the lock free takes it" 0
 check_eq "the next waiter removed the interrupted one's ticket" 0 "$(tickets)"
 
+# ---- paths that cannot be a lock: 66 and one line, as without --fair
+# (the wait used to look at them first and call them an internal error)
+mkdir "$T/adir"
+mkfifo "$T/afifo"
+for bad in "$T/adir/" "$T/afifo"; do
+  capture "$FL" run --fair "$bad" -- true
+  check_rc "--fair on $(basename "$bad"): cannot open" 66
+  check_one_line "--fair on $(basename "$bad"): one line"
+done
+: >"$T/q.lock.fair"
+capture "$FL" run --fair "$T/q.lock" -- true
+check_rc "a file where the queue directory goes: cannot open" 66
+check_grep "a file where the queue directory goes: says so" "$T/err" \
+  "its fair queue, the name with .fair added, is not a directory"
+
 # ---- refusals
 for bad in "--kind soft" "--slots 2" "-s"; do
   # shellcheck disable=SC2086 # two words on purpose

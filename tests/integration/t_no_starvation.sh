@@ -55,7 +55,12 @@ for kind in os soft; do
   asks=0
   _end=$(awk -v t="$(now)" -v s="$SECONDS_EACH" 'BEGIN { printf "%.3f", t + s }')
   while awk -v d="$_end" -v t="$(now)" 'BEGIN { exit !(t < d) }'; do
-    "$FL" run --kind "$kind" -w 4 "$L" -- true 2>/dev/null ||
+    # Soft waiters race by link(2) after each release, all of them at
+    # once; on a loaded two-core machine one lost them for 4 s now and
+    # then (C26 is about waiting for good, not about how long).
+    _w=4
+    [ "$kind" = soft ] && _w=10
+    "$FL" run --kind "$kind" -w "$_w" "$L" -- true 2>/dev/null ||
       fails=$((fails + 1))
     asks=$((asks + 1))
     sleep 0.3

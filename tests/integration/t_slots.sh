@@ -164,6 +164,26 @@ check_rc "a plain lock file: usage status" 64
 check_grep "a plain lock file: says it is no semaphore" "$T/err" \
   "is not a semaphore"
 check_eq "a plain lock file: left as it was" "" "$(cat "$T/plain")"
+# A lock without --slots on a semaphore's name would keep out none of the
+# slots' holders, and a soft locker took the record for a marker held by
+# nobody known, for good: refused, whatever the kind (OS and soft forms).
+"$FL" run --slots 2 --kind soft "$T/ss" -- true
+for sem in "$S:3" "$T/ss:2"; do
+  n=${sem##*:}
+  sem=${sem%:*}
+  for how in "run" "run --kind soft" "run --kind os" "run --fair" "acquire"; do
+    if [ "$how" = acquire ]; then
+      capture "$FL" acquire -w 2 "$sem"
+    else
+      # shellcheck disable=SC2086 # the options, on purpose
+      capture "$FL" $how -w 2 "$sem" -- true
+    fi
+    check_rc "$how without --slots on a semaphore of $n: usage" 64
+    check_grep "$how without --slots on a semaphore of $n: says use --slots" \
+      "$T/err" "semaphore of $n slots; use --slots $n with it"
+    check_one_line "$how without --slots on a semaphore of $n: one line"
+  done
+done
 capture "$FL" run --slots 3 -s "$S" -- true
 check_rc "-s with --slots: usage" 64
 capture "$FL" run --slots 3 --kind soft "$S" -- true

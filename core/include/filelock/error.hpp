@@ -63,6 +63,9 @@ enum class errc {
   // A fair queue (lock_options::fair) was asked of what has none: a shared
   // request, a soft lock, or a semaphore.
   fair_unsupported,
+  // The fair queue's directory, "<name>.fair", is something else there
+  // (a file, a FIFO, a symbolic link).
+  fair_queue_not_a_directory,
 };
 
 // True for the errors by which a filesystem says it does not do OS locks
