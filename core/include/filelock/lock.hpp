@@ -65,8 +65,9 @@
 //   errc::slots_unsupported, as does N outside 1..kMaxSlots. A semaphore is
 //   not reentrant: each acquire takes one more slot, even by the same
 //   thread. guard::slot() says which slot a guard holds. A plain
-//   (slot-less) lock on the same name locks only the record file, and
-//   excludes nobody holding a slot: use one form only.
+//   (slot-less) lock on the same name would exclude nobody holding a slot:
+//   it fails with errc::slots_mismatch too. (util-linux flock(1)'s
+//   personality, lock_options::follow_symlink, locks the file as it is.)
 //
 //   With lock_kind::soft (or automatic where the filesystem refuses OS
 //   locks) the semaphore is soft: the record says so,
