@@ -32,6 +32,10 @@ struct request {
 // A failed acquire: what was being done and why.
 acquire_result failed_result(std::string operation, std::error_code ec);
 
+// Passes line to the caller's on_diagnostic, if any. What the callback
+// throws is dropped: a diagnostic must not turn a lock into a failure.
+void tell(const request& r, const std::string& line) noexcept;
+
 acquire_result os_acquire(const request& r) noexcept;
 acquire_result soft_acquire(const request& r) noexcept;
 std::vector<holder_info> os_holders(const std::filesystem::path& path);

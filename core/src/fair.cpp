@@ -314,14 +314,6 @@ acquire_result not_granted(wait_status s, const request& r,
   return out;
 }
 
-void tell(const request& r, const std::string& line) {
-  if (!r.options.on_diagnostic) return;
-  try {
-    r.options.on_diagnostic(line);
-  } catch (...) {
-  }
-}
-
 // Waits until no ticket older than ours is live. Returns a result when
 // the wait ended otherwise, or nothing.
 std::optional<acquire_result> wait_for_turn(const request& r, const ticket& t) {

@@ -147,6 +147,14 @@ acquire_result failed_result(std::string operation, std::error_code ec) {
   return r;
 }
 
+void tell(const request& r, const std::string& line) noexcept {
+  if (!r.options.on_diagnostic) return;
+  try {
+    r.options.on_diagnostic(line);
+  } catch (...) {
+  }
+}
+
 }  // namespace detail
 
 namespace {

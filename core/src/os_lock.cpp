@@ -159,10 +159,6 @@ bool join_held(table& t, const file_id& id, const request& r,
   return false;
 }
 
-void tell(const request& r, const std::string& line) {
-  if (r.options.on_diagnostic) r.options.on_diagnostic(line);
-}
-
 std::string quoted(const std::filesystem::path& p) {
   return "'" + p.string() + "'";
 }

@@ -285,14 +285,6 @@ acquire_result not_granted(acquire_status s,
   return r;
 }
 
-void tell(const request& r, const std::string& line) {
-  if (!r.options.on_diagnostic) return;
-  try {
-    r.options.on_diagnostic(line);
-  } catch (...) {
-  }
-}
-
 acquire_result acquire_slot(const request& r, unsigned count) {
   for (;;) {
     std::vector<opened_slot> slots(count);

@@ -570,10 +570,6 @@ owner_record new_record(const request& r, std::int64_t pid) {
   return rec;
 }
 
-void say(const request& r, const std::string& text) {
-  if (r.options.on_diagnostic) r.options.on_diagnostic(text);
-}
-
 // The attempt loop's state: the unpublished marker and the wait.
 class attempt {
  public:
@@ -727,9 +723,9 @@ bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
   // A semaphore's slot: slots.cpp says once what is waited for.
   if (!announced_ && seen.parsed.record && r_.slot == 0) {
     const auto& rec = *seen.parsed.record;
-    say(r_, "waiting for the soft lock on '" + r_.path.string() +
-                "', held by process " + std::to_string(rec.pid) + " on " +
-                rec.host);
+    tell(r_, "waiting for the soft lock on '" + r_.path.string() +
+                 "', held by process " + std::to_string(rec.pid) + " on " +
+                 rec.host);
     announced_ = true;
   }
   if (!watching_) {
@@ -737,9 +733,9 @@ bool attempt::wait_for_change(const soft_view& seen, acquire_result& out) {
     // watch would otherwise go unnoticed until the next poll.
     watching_ = true;
     if (!watch_.start(dir_of(r_.path), r_.path.filename().string())) {
-      say(r_, "no change notification for '" + r_.path.string() +
-                  "': polling every " +
-                  std::to_string(r_.options.poll_interval.count()) + " ms");
+      tell(r_, "no change notification for '" + r_.path.string() +
+                   "': polling every " +
+                   std::to_string(r_.options.poll_interval.count()) + " ms");
     }
     interval_ = std::max(r_.options.poll_interval, milliseconds(1));
     return false;
@@ -793,8 +789,8 @@ acquire_result attempt::run() {
       return failed_result("lock", make_error_code(errc::slots_mismatch));
     }
     if (is_stale_now(seen)) {
-      say(r_, "the soft lock on '" + r_.path.string() + "' is stale (" +
-                  seen.stale_reason + "): taking it over");
+      tell(r_, "the soft lock on '" + r_.path.string() + "' is stale (" +
+                   seen.stale_reason + "): taking it over");
       switch (remove_marker(r_.path, seen, is_stale_now)) {
         case removal::removed:
         case removal::changed:
